@@ -1,0 +1,48 @@
+# The two commands of the course. Each bootstraps .venv on a fresh clone.
+#   make test   unit tests + every chapter executed by nbval
+#   make book   the HTML book in _build/html, every chapter executed
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+# Keep BLAS/torch from oversubscribing the cores when nbval kernels run.
+export PYTHONUNBUFFERED := 1
+
+.PHONY: all test book install info clean clean-book bench
+
+all: test book
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# jupyter-cache re-executes a chapter only when its code cells change, so the
+# cache is dropped whenever companion/ or the pins change (hash kept in _build).
+book: export TQDM_MININTERVAL := 600
+book: $(STAMP)
+	@h=$$(find companion -name '*.py' | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
+	if [ "$$(cat _build/.companion-hash 2>/dev/null)" != "$$h" ]; then \
+	  echo "companion changed: executing every chapter afresh"; rm -rf _build/.jupyter_cache; fi; \
+	$(BIN)/jupyter-book build . -W -n --keep-going && \
+	mkdir -p _build && echo "$$h" > _build/.companion-hash
+
+info: $(STAMP)
+	$(BIN)/python -m companion info
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/fit_dense_ae.py
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,352 @@
+"""The one training loop that every model in the course goes through.
+
+A model only has to expose ``loss(batch) -> (loss, metrics)``: the
+reconstruction error of an autoencoder, the negative ELBO of a VAE, the CD/PCD
+free-energy surrogate of an RBM. :func:`fit` does the rest: device placement,
+shuffled mini-batches sliced from tensors already on the device, any torch
+optimizer, gradient clipping, validation, early stopping, mixed precision on
+CUDA, a progress bar, and a clear error when training diverges.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import get_device
+
+Batch = torch.Tensor | tuple[torch.Tensor, ...]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the model was restored to its last good state."""
+
+
+@dataclass
+class History:
+    """What :func:`fit` records, one value per epoch.
+
+    Attributes
+    ----------
+    history : dict[str, list[float]]
+        ``"loss"``, every metric the model reports, and the same with a
+        ``"val_"`` prefix when validation data were given (as in Keras).
+    best_epoch : int or None
+        Index of the epoch with the best monitored value.
+    stopped_early : bool
+        Whether early stopping ended training before ``epochs``.
+    seconds : float
+        Wall time of the whole fit.
+    device : str
+        The device the model was trained on.
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("loss", []))
+
+    def last(self, key: str = "loss") -> float:
+        return self.history[key][-1]
+
+    def append(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+def _as_tuple(data: Any, name: str) -> tuple[torch.Tensor, ...]:
+    items = data if isinstance(data, (tuple, list)) else (data,)
+    out = []
+    for item in items:
+        if not isinstance(item, torch.Tensor):
+            try:
+                item = torch.as_tensor(item)
+            except Exception as exc:  # numpy object arrays, ragged lists, ...
+                raise TypeError(f"{name} must be tensors or arrays, got {type(item).__name__}.") from exc
+        out.append(item)
+    n = len(out[0])
+    if n == 0:
+        raise ValueError(f"{name} is empty.")
+    if any(len(t) != n for t in out):
+        raise ValueError(f"{name}: tensors differ in length {[len(t) for t in out]}; they must match.")
+    if out[0].is_floating_point() and not torch.isfinite(out[0]).all():
+        raise ValueError(f"{name} contains NaN or infinite values; clean or impute them first.")
+    return tuple(out)
+
+
+def _fits_on(device: torch.device, tensors: Sequence[torch.Tensor]) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    need = sum(t.element_size() * t.numel() for t in tensors)
+    return need < 0.5 * free  # leave room for activations
+
+
+def _make_optimizer(optimizer, params, lr: float, weight_decay: float, kwargs: dict):
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        try:
+            optimizer = _OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(
+                f"optimizer={optimizer!r}: use one of {sorted(_OPTIMIZERS)}, a torch.optim "
+                "class, or an optimizer already built on model.parameters()."
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer(params, lr=lr, weight_decay=weight_decay, **kwargs)
+    if callable(optimizer):
+        return optimizer(params)
+    raise TypeError(f"optimizer={optimizer!r} is not an optimizer, a name or a factory.")
+
+
+def _amp_dtype(amp, model: nn.Module, device: torch.device) -> torch.dtype | None:
+    if amp is None:  # auto: only where the model says it is safe, only on CUDA
+        amp = bool(getattr(model, "supports_amp", False)) and device.type == "cuda"
+    if not amp:
+        return None
+    if device.type != "cuda":
+        raise ValueError("amp=True needs a CUDA device; mixed precision is off on CPU/MPS.")
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _batches(tensors: tuple[torch.Tensor, ...], batch_size: int, perm: torch.Tensor | None, device):
+    n = len(tensors[0])
+    if perm is not None:
+        # one gather per epoch, then contiguous slices: cheaper than a gather per batch
+        tensors = tuple(t[perm.to(t.device)] for t in tensors)
+    for start in range(0, n, batch_size):
+        batch = tuple(t[start : start + batch_size].to(device, non_blocking=True) for t in tensors)
+        yield batch[0] if len(batch) == 1 else batch
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
+) -> dict[str, float]:
+    """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
+    tensors = _as_tuple(X, "X")
+    device = next(model.parameters()).device if device is None else get_device(device)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, torch.Tensor] = {}
+    n = len(tensors[0])
+    try:
+        for batch in _batches(tensors, batch_size, None, device):
+            size = len(batch[0] if isinstance(batch, tuple) else batch)
+            loss, metrics = model.loss(batch)
+            for key, value in {"loss": loss, **metrics}.items():
+                value = torch.as_tensor(value, device=device).detach().float() * size
+                totals[key] = totals[key] + value if key in totals else value
+    finally:
+        model.train(was_training)
+    return {key: (value / n).item() for key, value in totals.items()}
+
+
+def fit(
+    model: nn.Module,
+    X: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    optimizer: Any = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    optimizer_kwargs: dict | None = None,
+    validation_data: Any = None,
+    validation_split: float = 0.0,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best_weights: bool = True,
+    clip_grad_norm: float | None = None,
+    amp: bool | None = None,
+    device: str | torch.device | None = "auto",
+    seed: int | None = None,
+    shuffle: bool = True,
+    progress: bool = True,
+    callback: Callable[[int, nn.Module, History], Any] | None = None,
+) -> History:
+    """Train ``model`` on ``X`` by minimizing ``model.loss(batch)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Must define ``loss(batch) -> (loss, metrics)`` where ``loss`` is a
+        scalar tensor and ``metrics`` a dict of scalars. ``batch`` is a tensor
+        slice of ``X``, or a tuple of slices when ``X`` is a tuple ``(X, y)``.
+    X : tensor, array, or tuple of them, first dimension N
+    epochs, batch_size : int
+    optimizer : str, torch.optim class, callable or optimizer instance
+        "adam" (default), "adamw", "sgd", "rmsprop"; a class built with
+        ``lr``/``weight_decay``/``optimizer_kwargs``; ``f(params) -> optimizer``;
+        or an optimizer already on ``model.parameters()`` (kept across calls).
+    validation_data : like ``X``, optional
+        Held-out data scored after every epoch (``val_*`` keys).
+    validation_split : float in [0, 1)
+        Fraction of ``X`` (the last rows, before shuffling, like Keras) held out
+        when ``validation_data`` is not given.
+    patience : int, optional
+        Early stopping: stop when the monitored loss (``val_loss`` if there is
+        validation data, else ``loss``) has not improved by ``min_delta`` for
+        ``patience`` epochs; with ``restore_best_weights`` the best epoch's
+        parameters are put back.
+    clip_grad_norm : float, optional
+        Clip the global gradient norm to this value.
+    amp : bool, optional
+        Mixed precision (bf16, or fp16 with loss scaling) on CUDA. ``None``
+        enables it where the model sets ``supports_amp = True``.
+    device : "auto", "cpu", "cuda", ...
+        The model is moved there; data too, once, when it fits.
+    seed : int, optional
+        Seeds the batch order (and torch's generator for the model's sampling).
+    callback : callable, optional
+        ``callback(epoch, model, history)`` after each epoch; returning True stops.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDiverged
+        If the loss becomes NaN or infinite; parameters are restored to those at
+        the start of the failing epoch, so the model is not left corrupted.
+    """
+    if not hasattr(model, "loss"):
+        raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit cannot train it.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+
+    device = get_device(device)
+    model.to(device)
+    tensors = _as_tuple(X, "X")
+    val = None
+    if validation_data is not None:
+        val = _as_tuple(validation_data, "validation_data")
+    elif validation_split > 0:
+        n_val = int(round(len(tensors[0]) * validation_split))
+        if n_val < 1 or n_val >= len(tensors[0]):
+            raise ValueError(f"validation_split={validation_split} leaves no data on one side.")
+        val = tuple(t[-n_val:] for t in tensors)
+        tensors = tuple(t[:-n_val] for t in tensors)
+    if _fits_on(device, tensors + (val or ())):
+        tensors = tuple(t.to(device) for t in tensors)
+        val = tuple(t.to(device) for t in val) if val is not None else None
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _make_optimizer(optimizer, params, lr, weight_decay, optimizer_kwargs or {})
+    amp_dtype = _amp_dtype(amp, model, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    gen = torch.Generator(device="cpu")
+    if seed is not None:
+        gen.manual_seed(seed)
+        torch.manual_seed(seed)
+    else:
+        gen.seed()
+
+    history = History(device=str(device))
+    monitor = "val_loss" if val is not None else "loss"
+    best, best_state, wait = math.inf, None, 0
+    n = len(tensors[0])
+    start_time = time.perf_counter()
+    # one bar per fit, advanced per epoch; the book build raises TQDM_MININTERVAL so a
+    # rendered page keeps only the first and last state of the bar
+    bar = tqdm(total=epochs, disable=not progress, unit="epoch", desc=type(model).__name__)
+    try:
+        for epoch in range(epochs):
+            model.train()
+            good_state = copy.deepcopy(model.state_dict())
+            good_opt = copy.deepcopy(opt.state_dict())
+            totals: dict[str, torch.Tensor] = {}
+            perm = torch.randperm(n, generator=gen) if shuffle else None
+            for step, batch in enumerate(_batches(tensors, batch_size, perm, device)):
+                size = len(batch[0] if isinstance(batch, tuple) else batch)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss, metrics = model.loss(batch)
+                # a sync per batch is free on the CPU; on a GPU check every few batches
+                if (device.type == "cpu" or step % 20 == 0) and not torch.isfinite(loss):
+                    _diverged(model, opt, good_state, good_opt, epoch, step, loss)
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                else:
+                    loss.backward()
+                if clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(params, clip_grad_norm)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                for key, value in {"loss": loss, **metrics}.items():
+                    value = torch.as_tensor(value, device=device).detach().float() * size
+                    totals[key] = totals[key] + value if key in totals else value
+            record = {key: (value / n).item() for key, value in totals.items()}
+            if not math.isfinite(record["loss"]):
+                _diverged(model, opt, good_state, good_opt, epoch, math.ceil(n / batch_size) - 1, record["loss"])
+            if val is not None:
+                scores = evaluate(model, val if len(val) > 1 else val[0], batch_size=max(batch_size, 1024))
+                record.update({f"val_{key}": value for key, value in scores.items()})
+            history.append(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+            bar.update(1)
+
+            current = record[monitor]
+            if current < best - min_delta:
+                best, wait, history.best_epoch = current, 0, epoch
+                if patience is not None and restore_best_weights:
+                    best_state = copy.deepcopy(model.state_dict())
+            else:
+                wait += 1
+            stop = callback(epoch, model, history) if callback is not None else False
+            if patience is not None and wait >= patience:
+                history.stopped_early = epoch + 1 < epochs
+                break
+            if stop:
+                break
+    finally:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - start_time
+    return history
+
+
+def _diverged(model, opt, good_state, good_opt, epoch, step, loss) -> None:
+    model.load_state_dict(good_state)
+    opt.load_state_dict(good_opt)
+    raise TrainingDiverged(
+        f"the loss became {float(loss)} at epoch {epoch + 1}, batch {step + 1}; the model was "
+        "restored to its parameters at the start of that epoch. Lower the learning rate, "
+        "clip gradients (clip_grad_norm=1.0) or check the data for extreme values."
+    )
