@@ -120,7 +120,8 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
         target_device = device or next(model.parameters()).device
     ours = model.state_dict()
     theirs = payload["state_dict"]
-    bad = [k for k in theirs if k in ours and theirs[k].shape != ours[k].shape]
+    # an empty tensor is state not sized yet (e.g. an unfitted PCA); it takes the saved shape
+    bad = [k for k in theirs if k in ours and ours[k].numel() > 0 and theirs[k].shape != ours[k].shape]
     if set(ours) != set(theirs) or bad:
         raise CheckpointError(
             f"{path} does not fit {type(model).__name__}: missing {sorted(set(ours) - set(theirs))}, "

@@ -346,7 +346,7 @@ def _diverged(model, opt, good_state, good_opt, epoch, step, loss) -> None:
     model.load_state_dict(good_state)
     opt.load_state_dict(good_opt)
     raise TrainingDiverged(
-        f"the loss became {float(loss)} at epoch {epoch + 1}, batch {step + 1}; the model was "
+        f"the loss became {float(torch.as_tensor(loss).detach())} at epoch {epoch + 1}, batch {step + 1}; the model was "
         "restored to its parameters at the start of that epoch. Lower the learning rate, "
         "clip gradients (clip_grad_norm=1.0) or check the data for extreme values."
     )

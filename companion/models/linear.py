@@ -34,6 +34,13 @@ class PCA(nn.Module):
         self.register_buffer("components", torch.empty(0))  # (m, D), rows orthonormal
         self.register_buffer("explained_variance", torch.empty(0))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # buffers are sized by fit(); an unfitted PCA takes the sizes of the state it loads
+        for name in ("mean", "components", "explained_variance"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @property
     def fitted(self) -> bool:
         return self.components.numel() > 0

@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+import companion as cp
+from companion.checkpoint import CheckpointError, load, save
+
+
+def test_round_trip(tmp_path):
+    cp.seed_everything(0)
+    model = cp.models.DenseAutoencoder((64, 16, 4), activation="tanh", loss="bce")
+    path = save(model, tmp_path / "sub" / "m.pt")
+    restored = load(path)
+    assert type(restored) is cp.models.DenseAutoencoder and restored.config == model.config
+    x = torch.rand(5, 64)
+    assert torch.equal(restored(x), model(x))
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary left behind
+
+
+def test_load_into_an_existing_model(tmp_path):
+    model = cp.models.DenseAutoencoder((64, 16, 4))
+    save(model, tmp_path / "m.pt")
+    other = cp.models.DenseAutoencoder((64, 16, 4))
+    load(tmp_path / "m.pt", model=other)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+
+
+def test_mismatched_architecture_is_a_clear_error_and_leaves_the_model_alone(tmp_path):
+    save(cp.models.DenseAutoencoder((64, 16, 4)), tmp_path / "m.pt")
+    target = cp.models.DenseAutoencoder((64, 32, 4))
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(CheckpointError, match=r"holds DenseAutoencoder\(dims=\[64, 16, 4\].*but the model is DenseAutoencoder\(dims=\[64, 32, 4\]"):
+        load(tmp_path / "m.pt", model=target)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_tampered_state_dict_is_detected(tmp_path):
+    path = save(cp.models.DenseAutoencoder((64, 16, 4)), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["encoder.0.weight"] = torch.zeros(3, 3)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="shape mismatch \\['encoder.0.weight'\\]"):
+        load(path)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = save(cp.models.DenseAutoencoder((64, 16, 4)), tmp_path / "m.pt")
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save(cp.models.DenseAutoencoder((64, 8, 4)), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_unreadable_and_foreign_files(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not written by companion.save"):
+        load(tmp_path / "plain.pt")
+    torch.save({"format": "companion-checkpoint", "version": 1, "class": "os:system", "config": {}, "state_dict": {}},
+               tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not part of companion"):
+        load(tmp_path / "evil.pt")
+
+
+def test_models_without_config_cannot_be_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="no `config` dict"):
+        save(torch.nn.Linear(2, 2), tmp_path / "x.pt")
+
+
+def test_pca_round_trip(tmp_path):
+    X, _ = cp.data.digits()
+    pca = cp.models.PCA(4).fit(X)
+    restored = load(save(pca, tmp_path / "pca.pt"))
+    assert torch.equal(restored.encode(X[:3]), pca.encode(X[:3]))

@@ -1,0 +1,177 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import companion as cp
+from companion.train import TrainingDiverged, evaluate, fit
+
+
+class MeanModel(nn.Module):
+    """loss = (p - mean(batch))^2: training pulls p to the data mean."""
+
+    def __init__(self, start=1.0):
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor(float(start)))
+
+    def loss(self, batch):
+        x = batch[0] if isinstance(batch, tuple) else batch
+        loss = (self.p - x.mean()) ** 2
+        return loss, {"p": self.p.detach()}
+
+
+def small_ae():
+    return cp.models.DenseAutoencoder((64, 16, 4))
+
+
+def test_loss_falls_on_a_small_problem():
+    X, _ = cp.data.digits()
+    cp.seed_everything(0)
+    model = small_ae()
+    history = fit(model, X, epochs=8, batch_size=64, lr=3e-3, seed=0, progress=False)
+    assert history.epochs == 8
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert set(history.history) == {"loss", "sse"}
+    assert history.device == "cpu" and history.seconds > 0
+
+
+def test_same_seed_same_history_on_cpu():
+    X, _ = cp.data.digits()
+    runs = []
+    for _ in range(2):
+        cp.seed_everything(7)
+        runs.append(fit(small_ae(), X, epochs=3, seed=7, progress=False).history)
+    assert runs[0] == runs[1]
+    cp.seed_everything(8)
+    assert fit(small_ae(), X, epochs=3, seed=8, progress=False).history != runs[0]
+
+
+def test_validation_data_and_split():
+    X = torch.zeros(100, 1)
+    X[80:] = 1.0
+    model = MeanModel(start=0.0)
+    history = fit(model, X, epochs=2, lr=0.0, optimizer="sgd", validation_split=0.2, progress=False)
+    # the last 20 rows (all ones) are held out, so val loss is (0 - 1)^2 and train loss 0
+    assert history["val_loss"] == [1.0, 1.0] and history["loss"] == [0.0, 0.0]
+    history = fit(model, X[:10], epochs=1, lr=0.0, optimizer="sgd", validation_data=X[80:], progress=False)
+    assert history["val_loss"] == [1.0]
+
+
+def test_early_stopping_restores_the_best_weights():
+    train = torch.zeros(64, 1)
+    val = torch.ones(16, 1)
+    model = MeanModel(start=1.0)  # training moves p from 1 towards 0: validation only gets worse
+    seen = []
+    history = fit(model, train, epochs=50, batch_size=64, optimizer="sgd", lr=0.1,
+                  validation_data=val, patience=3, progress=False,
+                  callback=lambda epoch, m, h: seen.append(m.p.item()))
+    assert history.stopped_early and history.epochs == 4 and history.best_epoch == 0
+    assert model.p.item() == pytest.approx(seen[0])
+    assert model.p.item() != pytest.approx(seen[-1])
+
+
+def test_patience_without_improvement_stops():
+    model = MeanModel()
+    history = fit(model, torch.zeros(10, 1), epochs=20, lr=0.0, optimizer="sgd", patience=2, progress=False)
+    assert history.epochs == 3 and history.stopped_early
+
+
+def test_callback_can_stop_training():
+    history = fit(MeanModel(), torch.zeros(10, 1), epochs=10, progress=False,
+                  callback=lambda epoch, m, h: epoch == 1)
+    assert history.epochs == 2
+
+
+class ExplodingModel(MeanModel):
+    def __init__(self, explode_at):
+        super().__init__()
+        self.calls, self.explode_at = 0, explode_at
+
+    def loss(self, batch):
+        self.calls += 1
+        loss, metrics = super().loss(batch)
+        return (loss * math.nan if self.calls >= self.explode_at else loss), metrics
+
+
+def test_nan_loss_stops_with_a_clear_error_and_restores_parameters():
+    model = ExplodingModel(explode_at=7)  # 2 batches per epoch: explodes in epoch 4
+    states = []
+    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 4, batch 1.*Lower the learning rate"):
+        fit(model, torch.randn(20, 1), epochs=10, batch_size=10, optimizer="sgd", lr=0.1, progress=False,
+            callback=lambda e, m, h: states.append(m.p.item()))
+    assert torch.isfinite(model.p)
+    assert model.p.item() == pytest.approx(states[-1])  # parameters at the start of epoch 4
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "SGD", torch.optim.RMSprop, lambda params: torch.optim.Adam(params, lr=0.1)])
+def test_optimizer_forms(optimizer):
+    model = MeanModel(start=3.0)
+    fit(model, torch.zeros(32, 1), epochs=30, optimizer=optimizer, lr=0.1, progress=False)
+    assert abs(model.p.item()) < 1.0
+
+
+def test_optimizer_instance_is_used_as_is():
+    model = MeanModel(start=3.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    fit(model, torch.zeros(8, 1), epochs=1, batch_size=8, optimizer=opt, progress=False)
+    assert model.p.item() == pytest.approx(0.0)  # one step of lr 0.5 on (p - 0)^2 from 3
+
+
+def test_gradient_clipping_bounds_the_step():
+    model = MeanModel(start=100.0)
+    fit(model, torch.zeros(4, 1), epochs=1, batch_size=4, optimizer="sgd", lr=1.0, clip_grad_norm=0.5, progress=False)
+    assert model.p.item() == pytest.approx(99.5)
+
+
+def test_tuple_data_reaches_the_model_as_a_tuple():
+    class Pairs(MeanModel):
+        def loss(self, batch):
+            assert isinstance(batch, tuple) and len(batch) == 2
+            x, y = batch
+            return (self.p - (x.mean() + y.float().mean())) ** 2, {}
+
+    fit(Pairs(), (torch.zeros(10, 2), torch.ones(10, dtype=torch.long)), epochs=1, progress=False)
+
+
+def test_evaluate_weights_batches_by_size():
+    class Mean(MeanModel):
+        def loss(self, batch):
+            return batch.mean() + 0 * self.p, {}
+
+    X = torch.arange(10.0).reshape(10, 1)
+    assert evaluate(Mean(), X, batch_size=3)["loss"] == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(epochs=0), ValueError, "epochs must be a positive integer"),
+        (dict(batch_size=0), ValueError, "batch_size must be a positive integer"),
+        (dict(validation_split=1.0), ValueError, "validation_split must be in"),
+        (dict(optimizer="lbfgs2"), ValueError, "optimizer='lbfgs2': use one of"),
+        (dict(optimizer=3), TypeError, "not an optimizer"),
+        (dict(amp=True), ValueError, "amp=True needs a CUDA device"),
+        (dict(device="cuda:7"), cp.config.ConfigError, "cuda"),
+    ],
+)
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fit(MeanModel(), torch.zeros(10, 1), progress=False, **kwargs)
+
+
+def test_bad_data():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        fit(MeanModel(), torch.tensor([[1.0], [math.nan]]), progress=False)
+    with pytest.raises(ValueError, match="differ in length"):
+        fit(MeanModel(), (torch.zeros(3, 1), torch.zeros(4)), progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        fit(MeanModel(), torch.zeros(0, 1), progress=False)
+    with pytest.raises(TypeError, match="has no loss"):
+        fit(nn.Linear(1, 1), torch.zeros(3, 1), progress=False)
+
+
+def test_numpy_input_is_accepted():
+    import numpy as np
+
+    fit(MeanModel(), np.zeros((6, 1), dtype=np.float32), epochs=1, progress=False)
