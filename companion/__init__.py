@@ -7,7 +7,7 @@
 >>> history = cp.fit(ae, X, epochs=5)                   # doctest: +SKIP
 """
 
-from . import config, data, models, viz
+from . import config, corrupt, data, estimate, models, viz
 from .checkpoint import CheckpointError, load, save
 from .config import choose, get_device, profile, seed_everything
 from .train import History, TrainingDiverged, evaluate, fit
@@ -20,7 +20,9 @@ __all__ = [
     "TrainingDiverged",
     "choose",
     "config",
+    "corrupt",
     "data",
+    "estimate",
     "evaluate",
     "fit",
     "get_device",

@@ -9,13 +9,18 @@ from .autoencoders import (
     layer_shapes,
     mlp,
 )
+from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .linear import PCA
+from .vae import VAE
 
 __all__ = [
     "Autoencoder",
+    "ConvAutoencoder",
     "DeepAutoencoder",
     "DenseAutoencoder",
     "PCA",
+    "SourceConvAutoencoder",
+    "VAE",
     "check_batch",
     "code_numel",
     "layer_shapes",
