@@ -236,7 +236,8 @@ class Autoencoder(nn.Module):
         """How often each code unit is active on ``X``.
 
         A unit is active on an example when its activation exceeds ``threshold``
-        (default 0.5 for sigmoid codes, else 1e-3 in absolute value). A unit is
+        (default 0.1 for sigmoid codes, whose units are never exactly off, else 1e-3 in
+        absolute value). A unit is
         *dead* when active on under 1% of examples and *always on* when active
         on over 99%.
 
@@ -247,7 +248,7 @@ class Autoencoder(nn.Module):
         """
         codes = self.transform(X).reshape(len(X), -1)
         if threshold is None:
-            threshold = 0.5 if self.config["code_activation"] == "sigmoid" else 1e-3
+            threshold = 0.1 if self.config["code_activation"] == "sigmoid" else 1e-3
         active = (codes.abs() > threshold).float()
         freq = active.mean(0)
         return {
