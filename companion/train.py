@@ -249,6 +249,11 @@ def fit(
     device = get_device(device)
     model.to(device)
     tensors = _as_tuple(X, "X")
+    if hasattr(model, "check_data"):
+        # once for the whole set, so that loss() need not sync a GPU on every batch
+        model.check_data(tensors[0])
+        if validation_data is not None:
+            model.check_data(_as_tuple(validation_data, "validation_data")[0])
     val = None
     if validation_data is not None:
         val = _as_tuple(validation_data, "validation_data")

@@ -175,3 +175,15 @@ def test_numpy_input_is_accepted():
     import numpy as np
 
     fit(MeanModel(), np.zeros((6, 1), dtype=np.float32), epochs=1, progress=False)
+
+
+def test_fit_validates_the_whole_data_set_once_before_training():
+    bce = cp.models.DenseAutoencoder((4, 2), loss="bce")
+    before = {k: v.clone() for k, v in bce.state_dict().items()}
+    X = torch.rand(50, 4)
+    X[37, 2] = 1.5
+    with pytest.raises(ValueError, match=r"DenseAutoencoder data: values must lie in \[0, 1\]"):
+        fit(bce, X, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"values must lie in \[0, 1\]"):
+        fit(bce, torch.rand(10, 4), validation_data=X, epochs=1, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in bce.state_dict().items())  # nothing was trained

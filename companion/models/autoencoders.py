@@ -51,12 +51,17 @@ def mlp(dims: Sequence[int], act: str, last_act: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def check_batch(x, shape, name: str, unit_interval: bool = False) -> None:
+def check_batch(x, shape, name: str, unit_interval: bool = False, values: bool | None = None) -> None:
     """Raise a clear error unless ``x`` is a finite batch of examples of ``shape``.
 
     ``shape`` is the per-example shape (an int for flat vectors); with
-    ``unit_interval`` the values must also lie in [0, 1].
+    ``unit_interval`` the values must also lie in [0, 1]. The value checks
+    (finite, range) run when ``values`` is True; by default only for CPU
+    tensors, because on a GPU they would force a device sync on every batch:
+    :func:`companion.fit` checks the whole data set once instead (``check_data``).
     """
+    if values is None:
+        values = isinstance(x, torch.Tensor) and x.device.type == "cpu"
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}.")
@@ -68,6 +73,8 @@ def check_batch(x, shape, name: str, unit_interval: bool = False) -> None:
             else f"reshape flat images first, e.g. x.reshape(len(x), {', '.join(map(str, shape))})"
         )
         raise ValueError(f"{name} expects a batch of shape {want}, got {tuple(x.shape)}; {hint}.")
+    if not values:
+        return
     if not torch.isfinite(x).all():
         raise ValueError(f"{name}: the batch contains NaN or infinite values.")
     if unit_interval and (x.min() < 0 or x.max() > 1):
@@ -177,6 +184,11 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     # -- training -------------------------------------------------------------------
+    def check_data(self, X: torch.Tensor) -> None:
+        """Validate a whole data set once (shape, finite values, [0, 1] for BCE); used by ``fit``."""
+        check_batch(X, self.input_shape, f"{type(self).__name__} data",
+                    unit_interval=self.config["loss"] == "bce", values=True)
+
     def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
         """The sparsity term for a batch of codes ``z`` (N x m, or N x C x H x W), a scalar."""
         kind, weight = self.config["sparsity"], self.config["sparsity_weight"]

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..corrupt import as_corruption
 from ..utils import batched_apply
 from .autoencoders import activation as make_activation
 from .autoencoders import check_batch, mlp
@@ -66,13 +67,17 @@ class VAE(nn.Module):
         Channels of the convolutional layers when ``conv``.
     input_shape : (C, H, W)
         Image shape for ``conv``; the dense model takes flat (n, dims[0]) batches.
+    corruption : Corruption, (kind, level) or None
+        Denoising VAE: in training the encoder sees a corrupted input and the
+        likelihood is of the clean one.
     """
 
     supports_amp = True
 
     def __init__(self, dims: Sequence[int] = (784, 400), latent_dim: int = 20, activation: str = "relu",
                  likelihood: str = "bernoulli", beta: float = 1.0, warmup_steps: int = 0, conv: bool = False,
-                 channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28)):
+                 channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28),
+                 corruption=None):
         super().__init__()
         dims = [int(d) for d in dims]
         if len(dims) < 2 or any(d < 1 for d in dims):
@@ -89,6 +94,8 @@ class VAE(nn.Module):
         self.config = {"dims": dims, "latent_dim": int(latent_dim), "activation": activation,
                        "likelihood": likelihood, "beta": float(beta), "warmup_steps": int(warmup_steps),
                        "conv": bool(conv), "channels": [int(c) for c in channels], "input_shape": list(input_shape)}
+        self.corruption = as_corruption(corruption)
+        self.config["corruption"] = None if self.corruption is None else self.corruption.as_config()
         hidden, latent = dims[-1], int(latent_dim)
         if conv:
             self.input_shape = input_shape
@@ -135,6 +142,11 @@ class VAE(nn.Module):
         """Reconstruction from the posterior mean: ``decode(mu(x))``."""
         return self.decode(self.encode(x)[0])
 
+    def check_data(self, X: torch.Tensor) -> None:
+        """Validate a whole data set once (shape, finite values, [0, 1] for Bernoulli); used by ``fit``."""
+        check_batch(X, self.input_shape, "VAE data",
+                    unit_interval=self.config["likelihood"] == "bernoulli", values=True)
+
     # -- densities ------------------------------------------------------------------
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``log p(x | z)`` summed over pixels, in nats.
@@ -171,7 +183,8 @@ class VAE(nn.Module):
         """
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         check_batch(x, self.input_shape, "VAE.loss", unit_interval=self.config["likelihood"] == "bernoulli")
-        mu, logvar = self.encode(x)
+        x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
+        mu, logvar = self.encode(x_in)
         z = self.reparameterize(mu, logvar)
         rec = -self.log_px_given_z(x, z).mean()
         kl = gaussian_kl(mu.float(), logvar.float()).mean()

@@ -103,3 +103,11 @@ def test_bad_batches():
     bce = DenseAutoencoder((4, 2), loss="bce")
     with pytest.raises(ValueError, match=r"values must lie in \[0, 1\].*use loss='mse'"):
         bce.loss(torch.tensor([[0.0, 2.0, 0.5, 0.1]]))
+
+
+def test_value_checks_can_be_skipped_but_shape_checks_cannot():
+    from companion.models import check_batch
+
+    check_batch(torch.tensor([[float("nan"), 2.0]]), 2, "x", unit_interval=True, values=False)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        check_batch(torch.zeros(1, 2), 3, "x", values=False)

@@ -134,3 +134,34 @@ def test_iwae_errors_and_report():
         cp.estimate.iwae_log_likelihood(vae, torch.rand(2, 4), k=0)
     est = cp.estimate.iwae_log_likelihood(vae, torch.rand(3, 4).round(), k=5)
     assert "nats (k = 5, n = 3)" in str(est)
+
+
+def test_iwae_leaves_the_global_random_state_alone():
+    vae = VAE(dims=(4, 3), latent_dim=1)
+    X = torch.rand(5, 4).round()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = cp.estimate.iwae_log_likelihood(vae, X, k=7, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+    b = cp.estimate.iwae_log_likelihood(vae, X, k=7, seed=0)
+    assert torch.equal(a.per_example, b.per_example)
+
+
+def test_denoising_vae_corrupts_only_the_encoder_input(tmp_path):
+    torch.manual_seed(0)
+    vae = VAE(dims=(20, 8), latent_dim=2, corruption=("masking", 0.5))
+    x = torch.rand(6, 20).round()
+    vae.eval()
+    torch.manual_seed(1)
+    clean = vae.loss(x)[0]
+    torch.manual_seed(1)
+    assert torch.equal(clean, vae.loss(x)[0])  # no corruption in eval mode
+    vae.train()
+    seen = []
+    original = vae.encode
+    vae.encode = lambda inp: (seen.append(inp.clone()), original(inp))[1]
+    vae.loss(x)
+    assert (seen[0][x == 1] == 0).any() and (seen[0] <= x).all()  # masked input reached the encoder
+    restored = cp.load(cp.save(VAE(dims=(20, 8), latent_dim=2, corruption=("masking", 0.5)), tmp_path / "d.pt"))
+    assert restored.corruption == vae.corruption
