@@ -187,3 +187,13 @@ def test_fit_validates_the_whole_data_set_once_before_training():
     with pytest.raises(ValueError, match=r"values must lie in \[0, 1\]"):
         fit(bce, torch.rand(10, 4), validation_data=X, epochs=1, progress=False)
     assert all(torch.equal(before[k], v) for k, v in bce.state_dict().items())  # nothing was trained
+
+
+def test_named_adam_uses_the_fused_kernel_unless_told_otherwise():
+    from companion.train import _make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    cpu = torch.device("cpu")
+    assert _make_optimizer("adam", params, 1e-3, 0.0, {}, cpu).defaults["fused"] is True
+    assert not _make_optimizer("adam", params, 1e-3, 0.0, {"foreach": True}, cpu).defaults["fused"]
+    assert not _make_optimizer(torch.optim.Adam, params, 1e-3, 0.0, {}, cpu).defaults["fused"]
