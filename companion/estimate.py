@@ -19,6 +19,7 @@ import torch
 
 from .config import get_device
 from .models.vae import gaussian_log_density
+from .utils import evaluating
 
 
 @dataclass
@@ -91,15 +92,11 @@ def iwae_log_likelihood(model, X: torch.Tensor, k: int = 100, batch_size: int | 
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
-    was = model.training
-    model.eval()
-    try:
-        values = []
+    values = []
+    with evaluating(model):
         for xb in torch.split(X, batch_size):
             log_w = iwae_log_weights(model, xb.to(device), k, chunk, generator)
             values.append((torch.logsumexp(log_w, dim=1) - math.log(k)).cpu())
-    finally:
-        model.train(was)
     per_example = torch.cat(values).double()
     stderr = per_example.std().item() / math.sqrt(len(per_example)) if len(per_example) > 1 else float("nan")
     return LikelihoodEstimate(per_example.mean().item(), stderr, per_example, k)

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import get_device
+from .utils import evaluating
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -151,6 +152,13 @@ def _batches(tensors: tuple[torch.Tensor, ...], batch_size: int, perm: torch.Ten
         yield batch[0] if len(batch) == 1 else batch
 
 
+def _accumulate(totals: dict, loss, metrics: dict, size: int, device) -> None:
+    """Add a batch's size-weighted loss and metrics to ``totals`` (on the device: no sync)."""
+    for key, value in {"loss": loss, **metrics}.items():
+        value = torch.as_tensor(value, device=device).detach().float() * size
+        totals[key] = totals[key] + value if key in totals else value
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
@@ -158,19 +166,13 @@ def evaluate(
     """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
     tensors = _as_tuple(X, "X")
     device = next(model.parameters()).device if device is None else get_device(device)
-    was_training = model.training
-    model.eval()
     totals: dict[str, torch.Tensor] = {}
     n = len(tensors[0])
-    try:
+    with evaluating(model):
         for batch in _batches(tensors, batch_size, None, device):
             size = len(batch[0] if isinstance(batch, tuple) else batch)
             loss, metrics = model.loss(batch)
-            for key, value in {"loss": loss, **metrics}.items():
-                value = torch.as_tensor(value, device=device).detach().float() * size
-                totals[key] = totals[key] + value if key in totals else value
-    finally:
-        model.train(was_training)
+            _accumulate(totals, loss, metrics, size, device)
     return {key: (value / n).item() for key, value in totals.items()}
 
 
@@ -256,15 +258,13 @@ def fit(
     device = get_device(device)
     model.to(device)
     tensors = _as_tuple(X, "X")
+    val = None if validation_data is None else _as_tuple(validation_data, "validation_data")
     if hasattr(model, "check_data"):
         # once for the whole set, so that loss() need not sync a GPU on every batch
         model.check_data(tensors[0])
-        if validation_data is not None:
-            model.check_data(_as_tuple(validation_data, "validation_data")[0])
-    val = None
-    if validation_data is not None:
-        val = _as_tuple(validation_data, "validation_data")
-    elif validation_split > 0:
+        if val is not None:
+            model.check_data(val[0])
+    if val is None and validation_split > 0:
         n_val = int(round(len(tensors[0]) * validation_split))
         if n_val < 1 or n_val >= len(tensors[0]):
             raise ValueError(f"validation_split={validation_split} leaves no data on one side.")
@@ -320,9 +320,7 @@ def fit(
                     scaler.update()
                 else:
                     opt.step()
-                for key, value in {"loss": loss, **metrics}.items():
-                    value = torch.as_tensor(value, device=device).detach().float() * size
-                    totals[key] = totals[key] + value if key in totals else value
+                _accumulate(totals, loss, metrics, size, device)
             record = {key: (value / n).item() for key, value in totals.items()}
             if not math.isfinite(record["loss"]):
                 _diverged(model, opt, good_state, good_opt, epoch, math.ceil(n / batch_size) - 1, record["loss"])

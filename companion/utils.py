@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for the block and restore its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
@@ -17,10 +29,6 @@ def batched_apply(
     The model's train/eval mode is restored afterwards.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         out = [fn(xb.to(device)).cpu() for xb in torch.split(torch.as_tensor(X), batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(out)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..corrupt import as_corruption
-from ..utils import batched_apply
+from ..utils import batched_apply, evaluating
 from .autoencoders import activation as make_activation
 from .autoencoders import check_batch, mlp
 from .conv import conv_stack, deconv_stack
@@ -200,12 +200,8 @@ class VAE(nn.Module):
         """Decoder means for ``n`` codes drawn from the prior, on the CPU: (n, *input_shape)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.config["latent_dim"], generator=generator).to(device)
-        was = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self.decode(z).cpu()
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8) -> torch.Tensor:
@@ -214,12 +210,8 @@ class VAE(nn.Module):
         pair = torch.stack([x1, x2]).to(device)
         mu = self.encode(pair)[0]
         t = torch.linspace(0, 1, steps, device=device)[:, None]
-        was = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self.decode((1 - t) * mu[0] + t * mu[1]).cpu()
-        finally:
-            self.train(was)
 
     def transform(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Posterior means ``mu(x)`` of a whole data set, on the CPU: (n, latent_dim)."""
