@@ -11,10 +11,12 @@ from .autoencoders import (
 )
 from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .linear import PCA
+from .rbm import BernoulliRBM
 from .vae import VAE
 
 __all__ = [
     "Autoencoder",
+    "BernoulliRBM",
     "ConvAutoencoder",
     "DeepAutoencoder",
     "DenseAutoencoder",

@@ -1,0 +1,335 @@
+"""Restricted Boltzmann machines with binary hidden units, trained by CD-k or PCD.
+
+The Bernoulli RBM has the energy
+
+.. math:: E(v, h) = -b^\\top v - c^\\top h - v^\\top W h,
+          \\qquad v \\in \\{0,1\\}^{n_v},\\ h \\in \\{0,1\\}^{n_h},
+
+with ``W`` of shape (n_visible, n_hidden), visible biases ``b`` and hidden
+biases ``c``. Summing out the hidden units gives the free energy
+
+.. math:: F(v) = -b^\\top v - \\sum_j \\operatorname{softplus}(c_j + v^\\top W_{:j}),
+          \\qquad p(v) = e^{-F(v)} / Z .
+
+Training goes through :func:`companion.fit`. :meth:`BernoulliRBM.loss` returns
+the contrastive-divergence surrogate ``mean F(v_data) - mean F(v_model)`` with
+the negative sample held fixed, so autograd gives exactly the CD/PCD update
+(data statistics minus model statistics); a plain SGD step with momentum is
+Hinton's (2012) recipe. :class:`GaussianBernoulliRBM` and :class:`SpikeSlabRBM`
+(in :mod:`companion.models.rbm_real`) reuse this class and override the
+visible-side terms.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .autoencoders import check_batch
+
+
+def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A 0/1 sample of the same dtype as ``p`` (one uniform per element, compared to ``p``)."""
+    return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+
+
+class BernoulliRBM(nn.Module):
+    """Binary-binary restricted Boltzmann machine.
+
+    Parameters
+    ----------
+    n_visible, n_hidden : int
+    k : int
+        Gibbs steps per negative sample (CD-k, or steps per update with PCD).
+    persistent : bool
+        Persistent contrastive divergence (Tieleman 2008): the negative chains
+        continue from where the last update left them instead of restarting
+        at the data.
+    n_chains : int, optional
+        Number of persistent chains; by default the first batch's size.
+    weight_cost : float
+        L2 penalty ``weight_cost/2 * ||W||^2`` on the weights only (biases are
+        not decayed, as in Hinton's practical guide; the optimizer's
+        ``weight_decay`` would decay them too).
+    sparsity_target, sparsity_cost : float
+        Hinton's sparsity target: penalty ``sparsity_cost * sum_j CE(rho, q_j)``
+        where ``q_j`` mixes a running average of the hidden unit's mean
+        activation (decay ``sparsity_decay``) with the current batch's, so its
+        gradient on unit j's input is proportional to ``q_j - rho``.
+    init_std : float
+        Weights start as N(0, init_std^2); biases at zero (call
+        :meth:`init_visible_bias` to set b from the data's pixel means).
+    """
+
+    supports_amp = False  # sampling and free energies want full precision
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        k: int = 1,
+        persistent: bool = False,
+        n_chains: int | None = None,
+        weight_cost: float = 0.0,
+        sparsity_target: float | None = None,
+        sparsity_cost: float = 0.0,
+        sparsity_decay: float = 0.95,
+        init_std: float = 0.01,
+    ):
+        super().__init__()
+        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden), ("k", k)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if sparsity_target is not None and not 0 < sparsity_target < 1:
+            raise ValueError(f"sparsity_target must lie in (0, 1), got {sparsity_target}.")
+        if weight_cost < 0 or sparsity_cost < 0:
+            raise ValueError("weight_cost and sparsity_cost must be non-negative.")
+        self.config = dict(
+            n_visible=n_visible, n_hidden=n_hidden, k=k, persistent=persistent, n_chains=n_chains,
+            weight_cost=weight_cost, sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
+            sparsity_decay=sparsity_decay, init_std=init_std,
+        )
+        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.W = nn.Parameter(torch.randn(n_visible, n_hidden) * init_std)
+        self.b = nn.Parameter(torch.zeros(n_visible))
+        self.c = nn.Parameter(torch.zeros(n_hidden))
+        # training state, not parameters: kept out of the state_dict
+        self.register_buffer("chains", torch.empty(0), persistent=False)
+        self.register_buffer("hidden_mean", torch.empty(0), persistent=False)
+
+    # ------------------------------------------------------------------ equations
+    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
+        """Total input to the hidden units, ``c + v W``: (N, n_visible) -> (N, n_hidden)."""
+        return torch.addmm(self.c, v, self.W)
+
+    def visible_input(self, h: torch.Tensor) -> torch.Tensor:
+        """Total input to the visible units, ``b + W h``: (N, n_hidden) -> (N, n_visible)."""
+        return torch.addmm(self.b, h, self.W.t())
+
+    def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """:math:`E(v,h) = -b^\\top v - c^\\top h - v^\\top W h`, one value per row: (N,)."""
+        return -(v @ self.b) - (h @ self.c) - ((v @ self.W) * h).sum(1)
+
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """:math:`F(v) = -b^\\top v - \\sum_j \\operatorname{softplus}(c_j + (v^\\top W)_j)`, shape (N,).
+
+        Equals :math:`-\\log \\sum_h e^{-E(v,h)}`; works in any floating dtype
+        (``rbm.double()`` for exact-likelihood work).
+        """
+        return self._free_energy(v, self.hidden_input(v))
+
+    def _free_energy(self, v: torch.Tensor, hidden_input: torch.Tensor) -> torch.Tensor:
+        # the hidden input is shared with the Gibbs step in loss(), saving a matmul
+        return -(v @ self.b) - F.softplus(hidden_input).sum(1)
+
+    def p_h_given_v(self, v: torch.Tensor) -> torch.Tensor:
+        """:math:`p(h_j = 1 \\mid v) = \\sigma(c_j + (v^\\top W)_j)`, shape (N, n_hidden)."""
+        return torch.sigmoid(self.hidden_input(v))
+
+    def p_v_given_h(self, h: torch.Tensor) -> torch.Tensor:
+        """:math:`p(v_i = 1 \\mid h) = \\sigma(b_i + (W h)_i)`, shape (N, n_visible)."""
+        return torch.sigmoid(self.visible_input(h))
+
+    def sample_h(self, v: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A binary sample of h given v, shape (N, n_hidden)."""
+        return bernoulli(self.p_h_given_v(v), generator)
+
+    def sample_v(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample of v given h, shape (N, n_visible)."""
+        return bernoulli(self.p_v_given_h(h), generator)
+
+    @torch.no_grad()
+    def gibbs(self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Run ``k`` steps of block Gibbs sampling v -> h -> v from ``v``; returns the last v."""
+        self.check_batch(v)
+        for _ in range(k):
+            v = self.sample_v(self.sample_h(v, generator), generator)
+        return v
+
+    @torch.no_grad()
+    def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
+        """Mean-field reconstruction ``p(v | h = p(h|v))`` (no sampling), shape (N, n_visible)."""
+        self.check_batch(v)
+        return self.p_v_given_h(self.p_h_given_v(v))
+
+    @torch.no_grad()
+    def transform(self, v: torch.Tensor) -> torch.Tensor:
+        """Hidden features ``p(h = 1 | v)``, shape (N, n_hidden)."""
+        self.check_batch(v)
+        return self.p_h_given_v(v)
+
+    # ------------------------------------------------------------------ checks
+    def check_batch(self, v: torch.Tensor, values: bool | None = None) -> None:
+        """Shape (N, n_visible), finite, and in [0, 1] (probabilities or binary values)."""
+        check_batch(v, self.n_visible, type(self).__name__, values=False)
+        if values is None:
+            values = v.device.type == "cpu"
+        if not values:
+            return
+        if not torch.isfinite(v).all():
+            raise ValueError(f"{type(self).__name__}: the batch contains NaN or infinite values.")
+        if v.min() < 0 or v.max() > 1:
+            raise ValueError(
+                f"{type(self).__name__}: visible values must lie in [0, 1] (binary pixels or their "
+                f"probabilities), found [{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data "
+                "(e.g. divide by 255), or use GaussianBernoulliRBM for real-valued data."
+            )
+
+    def check_data(self, X: torch.Tensor) -> None:
+        """Validate a whole data set once; used by :func:`companion.fit`."""
+        self.check_batch(X, values=True)
+
+    @torch.no_grad()
+    def init_visible_bias(self, X: torch.Tensor, eps: float = 1e-3) -> "BernoulliRBM":
+        """Set ``b_i = log(p_i / (1 - p_i))`` from the pixel means (Hinton 2012, section 8)."""
+        self.check_batch(X, values=True)
+        p = X.to(self.b).mean(0).clamp(eps, 1 - eps)
+        self.b.copy_(torch.log(p) - torch.log1p(-p))
+        return self
+
+    # ------------------------------------------------------------------ training
+    def negative_chain(self, v0: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The negative sample for one update, and the first reconstruction's probabilities.
+
+        CD-k starts the chain at the data (its first hidden sample ``h0`` is
+        shared with the positive phase); PCD continues the persistent chains.
+        """
+        persistent = self.config["persistent"]
+        if persistent:
+            if self.chains.shape != (self.config["n_chains"] or len(v0), self.n_visible) \
+                    or self.chains.dtype != v0.dtype or self.chains.device != v0.device:
+                n = self.config["n_chains"] or len(v0)
+                self.chains = bernoulli(v0.new_full((n, self.n_visible), 0.5))
+            h = self.sample_h(self.chains)
+        else:
+            h = h0
+        first = None
+        for step in range(self.config["k"]):
+            p_v = self.p_v_given_h(h)
+            if step == 0:
+                first = p_v
+            v = bernoulli(p_v)
+            if step + 1 < self.config["k"]:
+                h = self.sample_h(v)
+        if persistent:
+            self.chains = v
+            first = None  # the chains are not reconstructions of this batch
+        return v, first
+
+    def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The CD/PCD surrogate whose gradient is the likelihood-gradient estimate.
+
+        .. math:: \\mathcal L = \\frac1N \\sum_n F(v_n) - \\frac1M \\sum_m F(\\tilde v_m),
+                  \\qquad -\\frac{\\partial \\mathcal L}{\\partial W} =
+                  \\langle v h^\\top \\rangle_{\\text{data}} - \\langle v h^\\top \\rangle_{\\text{model}},
+
+        with the negative samples :math:`\\tilde v` treated as constants. In
+        eval mode (``evaluate``, validation) no chain is advanced and the loss
+        is the mean-field reconstruction error instead.
+
+        Metrics: ``recon`` (squared error per example, summed over pixels,
+        between the batch and its first reconstruction's probabilities) and
+        ``free_energy`` (mean F of the batch; compare train and held-out to
+        see overfitting).
+        """
+        v0 = batch[0] if isinstance(batch, tuple) else batch
+        self.check_batch(v0, values=False)  # fit checked the values of the whole set once
+        if not self.training:
+            with torch.no_grad():
+                pre0 = self.hidden_input(v0)
+                recon = ((v0 - self.p_v_given_h(torch.sigmoid(pre0))) ** 2).sum(1).mean()
+                return recon, {"recon": recon, "free_energy": self._free_energy(v0, pre0).mean()}
+        with torch.no_grad():
+            pre0 = self.hidden_input(v0)
+            p_h0 = torch.sigmoid(pre0)
+            v_neg, first = self.negative_chain(v0, bernoulli(p_h0))
+            pre_neg = self.hidden_input(v_neg)
+            p_h_neg = torch.sigmoid(pre_neg)
+            f0 = self._free_energy(v0, pre0).mean()
+            value = f0 - self._free_energy(v_neg, pre_neg).mean()
+            if first is None:
+                first = self.p_v_given_h(bernoulli(p_h0))
+            recon = ((v0 - first) ** 2).sum(1).mean()
+            # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics;
+            # one (N+M)-row product gives both phases' W statistics
+            n, m = len(v0), len(v_neg)
+            grad_W = torch.cat([v0 / -n, v_neg / m]).t() @ torch.cat([p_h0, p_h_neg])
+            grad_b = v_neg.mean(0) - v0.mean(0)
+            grad_c = p_h_neg.mean(0) - p_h0.mean(0)
+        # a value equal to mean F(v0) - mean F(v_neg) whose gradient is exactly the statistics above,
+        # without a backward pass through the chain
+        linear = (self.W * grad_W).sum() + self.b @ grad_b + self.c @ grad_c
+        loss = value + (linear - linear.detach())
+        if self.config["weight_cost"]:
+            loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
+        if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
+            loss = loss + self._sparsity_penalty(torch.sigmoid(self.hidden_input(v0)))
+        return loss, {"recon": recon, "free_energy": f0}
+
+    def _sparsity_penalty(self, p_h: torch.Tensor) -> torch.Tensor:
+        decay, rho = self.config["sparsity_decay"], self.config["sparsity_target"]
+        q_batch = p_h.mean(0)
+        if self.hidden_mean.shape != q_batch.shape:
+            self.hidden_mean = q_batch.detach().clone()
+        q = decay * self.hidden_mean + (1 - decay) * q_batch
+        self.hidden_mean = q.detach()
+        q = q.clamp(1e-6, 1 - 1e-6)
+        # cross-entropy CE(rho, q); its derivative in unit j's input is proportional to q_j - rho
+        ce = -(rho * torch.log(q) + (1 - rho) * torch.log1p(-q)).sum()
+        return self.config["sparsity_cost"] * ce / (1 - decay)
+
+    # ------------------------------------------------------------------ monitoring
+    @torch.no_grad()
+    def pseudo_log_likelihood(self, v: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """Pseudo-log-likelihood :math:`\\sum_i \\log p(v_i \\mid v_{-i})` per row, in nats: (N,).
+
+        Every visible unit is flipped in turn, so the value is exact and
+        deterministic (cost: n_visible free energies per row). Convention:
+        summed over all units. scikit-learn's ``score_samples`` flips one
+        random unit per row and multiplies by n_visible, an unbiased but random
+        estimate of the same sum. Needs binary ``v``.
+        """
+        self.check_batch(v)
+        out = []
+        for start in range(0, len(v), chunk):
+            x = v[start : start + chunk]
+            pre = self.hidden_input(x)  # (n, h)
+            f = self._free_energy(x, pre)  # (n,)
+            sign = 1 - 2 * x  # +1 where a 0 becomes 1
+            # F(x with unit i flipped) for every i at once: (n, v)
+            pre_flip = pre[:, None, :] + sign[:, :, None] * self.W[None]
+            f_flip = -(x @ self.b)[:, None] - sign * self.b - F.softplus(pre_flip).sum(2)
+            out.append(F.logsigmoid(f_flip - f[:, None]).sum(1))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def free_energy_gap(self, train: torch.Tensor, held_out: torch.Tensor) -> float:
+        """``mean F(held_out) - mean F(train)``: grows when the model overfits (Hinton 2012, sec. 6)."""
+        return (self.free_energy(held_out).mean() - self.free_energy(train).mean()).item()
+
+    @torch.no_grad()
+    def sample(self, n: int, steps: int = 1000, start: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, mean_field: bool = True) -> torch.Tensor:
+        """Samples from long Gibbs chains, shape (n, n_visible).
+
+        Chains start at ``start`` (e.g. data) or at random bits; the returned
+        images are the last step's probabilities ``p(v|h)`` when ``mean_field``
+        (smoother to look at), else binary samples.
+        """
+        if start is None:
+            p = torch.full((n, self.n_visible), 0.5, device=self.W.device, dtype=self.W.dtype)
+            v = bernoulli(p, generator)
+        else:
+            v = start.to(self.W)
+            self.check_batch(v)
+        for _ in range(steps - 1):
+            v = self.sample_v(self.sample_h(v, generator), generator)
+        h = self.sample_h(v, generator)
+        return self.p_v_given_h(h) if mean_field else self.sample_v(h, generator)
+
+    def extra_repr(self) -> str:
+        mode = "PCD" if self.config["persistent"] else "CD"
+        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, {mode}-{self.config['k']}"
+

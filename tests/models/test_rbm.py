@@ -1,0 +1,211 @@
+"""BernoulliRBM: every equation checked against enumeration of a tiny model."""
+
+import itertools
+
+import pytest
+import torch
+
+import companion as cp
+from companion.models import BernoulliRBM
+
+
+def all_states(n):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)
+
+
+def tiny_rbm(n_v=5, n_h=3, seed=0, **kw):
+    torch.manual_seed(seed)
+    rbm = BernoulliRBM(n_v, n_h, init_std=1.0, **kw).double()
+    with torch.no_grad():
+        rbm.b.normal_(0, 1)
+        rbm.c.normal_(0, 1)
+    return rbm
+
+
+def test_energy_matches_the_formula_by_hand():
+    rbm = tiny_rbm()
+    v, h = all_states(5)[[3, 17]], all_states(3)[[1, 6]]
+    by_hand = torch.stack([
+        -(rbm.b * v[i]).sum() - (rbm.c * h[i]).sum()
+        - sum(v[i, a] * rbm.W[a, j] * h[i, j] for a in range(5) for j in range(3))
+        for i in range(2)
+    ])
+    assert torch.allclose(rbm.energy(v, h), by_hand)
+
+
+def test_free_energy_is_minus_log_sum_over_hidden_states():
+    rbm = tiny_rbm()
+    v, h = all_states(5), all_states(3)
+    energies = torch.stack([rbm.energy(v, hh.expand(len(v), 3)) for hh in h], 1)  # (32, 8)
+    assert torch.allclose(rbm.free_energy(v), -torch.logsumexp(-energies, 1))
+    assert rbm.free_energy(v).shape == (32,)
+
+
+def test_conditionals_equal_the_exact_ones_from_the_joint():
+    rbm = tiny_rbm()
+    v, h = all_states(5), all_states(3)
+    energies = torch.stack([rbm.energy(v, hh.expand(len(v), 3)) for hh in h], 1)
+    joint = torch.softmax(-energies.flatten(), 0).reshape(32, 8)  # p(v, h)
+    p_h_given_v = joint / joint.sum(1, keepdim=True)
+    assert torch.allclose(rbm.p_h_given_v(v), p_h_given_v @ h)  # E[h | v] = p(h_j = 1 | v)
+    p_v_given_h = joint / joint.sum(0, keepdim=True)
+    assert torch.allclose(rbm.p_v_given_h(h), p_v_given_h.T @ v)
+
+
+def test_surrogate_gradient_is_data_minus_model_statistics():
+    rbm = tiny_rbm(4, 3)
+    torch.manual_seed(1)
+    data = (torch.rand(6, 4) < 0.5).double()
+    loss, _ = rbm.loss(data)
+    loss.backward()
+    # recompute the negative sample with the same random numbers
+    torch.manual_seed(1)
+    _ = (torch.rand(6, 4) < 0.5)
+    with torch.no_grad():
+        p0 = rbm.p_h_given_v(data)
+        h0 = (torch.rand(p0.shape, dtype=p0.dtype) < p0).double()
+        pv = rbm.p_v_given_h(h0)
+        vk = (torch.rand(pv.shape, dtype=pv.dtype) < pv).double()
+        pk = rbm.p_h_given_v(vk)
+    assert torch.allclose(-rbm.W.grad, data.T @ p0 / 6 - vk.T @ pk / 6)
+    assert torch.allclose(-rbm.b.grad, data.mean(0) - vk.mean(0))
+    assert torch.allclose(-rbm.c.grad, p0.mean(0) - pk.mean(0))
+    # and the value is the surrogate mean F(data) - mean F(negative)
+    assert torch.isclose(loss, rbm.free_energy(data).mean() - rbm.free_energy(vk).mean())
+
+
+def test_surrogate_gradient_matches_autograd_through_the_free_energy():
+    rbm = tiny_rbm(6, 4, seed=3)
+    data = (torch.rand(8, 6) < 0.5).double()
+    torch.manual_seed(5)
+    loss, _ = rbm.loss(data)
+    grads = torch.autograd.grad(loss, [rbm.W, rbm.b, rbm.c])
+    torch.manual_seed(5)
+    with torch.no_grad():
+        p0 = rbm.p_h_given_v(data)
+        h0 = (torch.rand(p0.shape, dtype=p0.dtype) < p0).double()
+        pv = rbm.p_v_given_h(h0)
+        vk = (torch.rand(pv.shape, dtype=pv.dtype) < pv).double()
+    reference = rbm.free_energy(data).mean() - rbm.free_energy(vk).mean()
+    for g, r in zip(grads, torch.autograd.grad(reference, [rbm.W, rbm.b, rbm.c])):
+        assert torch.allclose(g, r)
+
+
+def test_gibbs_chain_samples_the_model_distribution():
+    rbm = tiny_rbm(4, 3, seed=2)
+    v, h = all_states(4), all_states(3)
+    exact = torch.softmax(-rbm.free_energy(v), 0)
+    gen = torch.Generator().manual_seed(0)
+    chains = rbm.gibbs(torch.zeros(4000, 4, dtype=torch.float64), k=30, generator=gen)
+    index = (chains * 2 ** torch.arange(3, -1, -1, dtype=torch.float64)).sum(1).long()
+    freq = torch.bincount(index, minlength=16).double() / len(chains)
+    assert (freq - exact).abs().max() < 0.03, (freq, exact)
+
+
+def test_free_energy_works_in_float64_and_float32():
+    rbm = tiny_rbm()
+    v = all_states(5)
+    f64 = rbm.free_energy(v)
+    f32 = rbm.float().free_energy(v.float())
+    assert f64.dtype == torch.float64 and f32.dtype == torch.float32
+    assert torch.allclose(f32.double(), f64, atol=1e-5)
+
+
+def test_pseudo_log_likelihood_flips_every_unit():
+    rbm = tiny_rbm()
+    v = all_states(5)[[0, 9, 31]]
+    pl = rbm.pseudo_log_likelihood(v)
+    manual = torch.zeros(3, dtype=torch.float64)
+    for i in range(5):
+        flipped = v.clone()
+        flipped[:, i] = 1 - flipped[:, i]
+        # p(v_i | v_-i) = e^{-F(v)} / (e^{-F(v)} + e^{-F(v flipped)})
+        manual += -rbm.free_energy(v) - torch.logaddexp(-rbm.free_energy(v), -rbm.free_energy(flipped))
+    assert torch.allclose(pl, manual)
+
+
+def test_cd_and_pcd_training_raise_the_exact_likelihood():
+    torch.manual_seed(0)
+    patterns = torch.tensor([[1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 0, 1]], dtype=torch.float32)
+    data = patterns[torch.randint(0, 2, (400,))]
+    data = torch.where(torch.rand_like(data) < 0.05, 1 - data, data)
+    for kw in (dict(), dict(persistent=True, n_chains=20, k=2)):
+        rbm = BernoulliRBM(6, 4, init_std=0.1, **kw).double()
+        before = cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean
+        cp.fit(rbm, data.double(), epochs=30, batch_size=20, optimizer="sgd", lr=0.1,
+               optimizer_kwargs={"momentum": 0.5}, progress=False, seed=0, device="cpu")
+        after = cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean
+        assert after > before + 1.0, (kw, before, after)
+        # the data's entropy is log 2 + 6 H(0.05) = 1.89 nats; the uniform model scores -6 log 2 = -4.16
+        assert after > -2.3, (kw, after)
+
+
+def test_history_has_reconstruction_and_free_energy_and_validation():
+    X = (torch.rand(200, 10) < 0.3).float()
+    rbm = BernoulliRBM(10, 5)
+    h = cp.fit(rbm, X, epochs=2, batch_size=50, optimizer="sgd", lr=0.1, validation_data=X[:50],
+               progress=False, seed=0, device="cpu")
+    for key in ("loss", "recon", "free_energy", "val_loss", "val_recon", "val_free_energy"):
+        assert len(h[key]) == 2, key
+    assert isinstance(rbm.free_energy_gap(X[:50], X[50:100]), float)
+
+
+def test_weight_cost_shrinks_weights_and_sparsity_target_lowers_activity():
+    X = (torch.rand(500, 20) < 0.5).float()
+    norms, activity = {}, {}
+    for name, kw in {"plain": {}, "decay": dict(weight_cost=0.1), "sparse": dict(sparsity_target=0.05, sparsity_cost=0.1)}.items():
+        torch.manual_seed(0)
+        rbm = BernoulliRBM(20, 10, init_std=0.1, **kw)
+        cp.fit(rbm, X, epochs=10, batch_size=50, optimizer="sgd", lr=0.1, progress=False, seed=0, device="cpu")
+        norms[name] = rbm.W.norm().item()
+        activity[name] = rbm.transform(X).mean().item()
+    assert norms["decay"] < 0.8 * norms["plain"], norms
+    assert activity["sparse"] < 0.2 and activity["sparse"] < 0.5 * activity["plain"], activity
+
+
+def test_init_visible_bias_is_the_log_odds_of_pixel_means():
+    X = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    rbm = BernoulliRBM(2, 3).init_visible_bias(X)
+    assert torch.allclose(torch.sigmoid(rbm.b), torch.tensor([0.75, 0.25]), atol=1e-6)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    rbm = BernoulliRBM(7, 3, persistent=True, k=2)
+    restored = cp.load(cp.save(rbm, tmp_path / "rbm.pt"))
+    v = torch.rand(4, 7)
+    assert torch.equal(restored.free_energy(v), rbm.free_energy(v))
+    assert restored.config == rbm.config
+
+
+def test_sample_shapes_and_range():
+    rbm = BernoulliRBM(9, 4)
+    gen = torch.Generator().manual_seed(0)
+    assert rbm.sample(5, steps=3, generator=gen).shape == (5, 9)
+    binary = rbm.sample(5, steps=3, generator=gen, mean_field=False)
+    assert set(binary.unique().tolist()) <= {0.0, 1.0}
+    assert rbm.reconstruct(torch.rand(3, 9)).shape == (3, 9)
+    assert rbm.transform(torch.rand(3, 9)).shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(4, 8), "shape"),
+        (torch.rand(4, 9) * 3, r"\[0, 1\]"),
+        (torch.full((4, 9), float("nan")), "NaN"),
+        (torch.rand(9), "shape"),
+    ],
+)
+def test_bad_input_is_refused_clearly(bad, message):
+    rbm = BernoulliRBM(9, 4)
+    with pytest.raises(ValueError, match=message):
+        rbm.transform(bad)
+    with pytest.raises(ValueError, match=message):
+        cp.fit(rbm, bad, epochs=1, progress=False, device="cpu")
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="n_hidden"):
+        BernoulliRBM(4, 0)
+    with pytest.raises(ValueError, match="sparsity_target"):
+        BernoulliRBM(4, 2, sparsity_target=1.5)
