@@ -38,8 +38,11 @@ book: $(STAMP)
 info: $(STAMP)
 	$(BIN)/python -m companion info
 
+# learnergy is a peer in the RBM benchmark only, so it is not in requirements.txt
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/fit_dense_ae.py
+	$(BIN)/python benchmarks/rbm_cd.py
 
 clean-book:
 	rm -rf _build
