@@ -1,4 +1,4 @@
-"""Every model of the course. Each exposes ``loss(batch) -> (loss, metrics)`` for :func:`companion.fit`."""
+"""Every model of the course. Each trainable one exposes ``loss(batch) -> (loss, metrics)`` for :func:`companion.fit`."""
 
 from .autoencoders import (
     Autoencoder,
@@ -9,7 +9,9 @@ from .autoencoders import (
     layer_shapes,
     mlp,
 )
+from .boltzmann import BoltzmannMachine
 from .conv import ConvAutoencoder, SourceConvAutoencoder
+from .hopfield import HopfieldNetwork
 from .linear import PCA
 from .rbm import BernoulliRBM
 from .vae import VAE
@@ -17,9 +19,11 @@ from .vae import VAE
 __all__ = [
     "Autoencoder",
     "BernoulliRBM",
+    "BoltzmannMachine",
     "ConvAutoencoder",
     "DeepAutoencoder",
     "DenseAutoencoder",
+    "HopfieldNetwork",
     "PCA",
     "SourceConvAutoencoder",
     "VAE",
