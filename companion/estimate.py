@@ -117,10 +117,10 @@ MAX_EXACT_UNITS = 25
 
 
 def _rbm_parts(rbm):
-    for name in ("W", "b", "c"):
-        if not hasattr(rbm, name):
-            raise TypeError(f"{type(rbm).__name__} is not a BernoulliRBM (no `{name}`); "
-                            "these estimators need binary visible and hidden units.")
+    if getattr(rbm, "visible_type", None) != "bernoulli" or not all(hasattr(rbm, n) for n in "Wbc"):
+        hint = " (it has its own exact model.log_partition() for small models)" if hasattr(rbm, "log_partition") else ""
+        raise TypeError(f"{type(rbm).__name__} is not a BernoulliRBM{hint}; these estimators need binary "
+                        "visible and hidden units.")
     return rbm.W.detach(), rbm.b.detach(), rbm.c.detach()
 
 
@@ -155,9 +155,9 @@ def log_partition_exact(rbm, chunk: int = 2**14) -> float:
     for start in range(0, 2**n, chunk):
         s = _all_states(n, start, min(2**n, start + chunk), W.device, W.dtype)
         if n_h <= n_v:
-            terms.append(s @ c + F.softplus(s @ W.T + b).sum(1))
+            terms.append(s @ c + F.softplus(s @ W.T + b, threshold=40).sum(1))
         else:
-            terms.append(s @ b + F.softplus(s @ W + c).sum(1))
+            terms.append(s @ b + F.softplus(s @ W + c, threshold=40).sum(1))
     return torch.logsumexp(torch.cat(terms), 0).item()
 
 
@@ -285,7 +285,7 @@ def ais_log_partition(rbm, n_chains: int = 100, n_betas: int = 10000, base: torc
     def rand_like(p):
         return torch.rand(p.shape, generator=gen, device=device, dtype=p.dtype)
 
-    log_z_base = F.softplus(b_a.double()).sum().item() + n_h * math.log(2)
+    log_z_base = F.softplus(b_a.double(), threshold=40).sum().item() + n_h * math.log(2)
     v = (rand_like(b_a.expand(n_chains, n_v)) < torch.sigmoid(b_a)).to(W.dtype)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
     db = b - b_a
@@ -293,7 +293,8 @@ def ais_log_partition(rbm, n_chains: int = 100, n_betas: int = 10000, base: torc
     for beta_prev, beta in zip(betas_list[:-1], betas_list[1:]):
         x = torch.addmm(c, v, W)  # (chains, n_h)
         # log p*_beta(v) - log p*_beta_prev(v), with the hidden units summed out
-        step = (beta - beta_prev) * (v @ db) + (F.softplus(beta * x) - F.softplus(beta_prev * x)).sum(1)
+        step = (beta - beta_prev) * (v @ db) + (
+            F.softplus(beta * x, threshold=40) - F.softplus(beta_prev * x, threshold=40)).sum(1)
         log_w += step.double()
         if beta < 1:
             h = (rand_like(x) < torch.sigmoid(beta * x)).to(W.dtype)

@@ -118,3 +118,13 @@ def test_log_likelihood_refuses_grey_levels():
     rbm = BernoulliRBM(4, 2)
     with pytest.raises(ValueError, match="binary"):
         log_likelihood(rbm, torch.full((3, 4), 0.5), 1.0)
+
+
+def test_estimators_refuse_real_valued_rbms():
+    from companion.models import GaussianBernoulliRBM
+
+    grbm = GaussianBernoulliRBM(4, 2)
+    with pytest.raises(TypeError, match="log_partition"):
+        log_partition_exact(grbm)
+    with pytest.raises(TypeError, match="BernoulliRBM"):
+        ais_log_partition(grbm, n_chains=4, n_betas=10)

@@ -14,6 +14,7 @@ from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .hopfield import HopfieldNetwork
 from .linear import PCA
 from .rbm import BernoulliRBM
+from .rbm_real import GaussianBernoulliRBM, SpikeSlabRBM
 from .vae import VAE
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "ConvAutoencoder",
     "DeepAutoencoder",
     "DenseAutoencoder",
+    "GaussianBernoulliRBM",
     "HopfieldNetwork",
     "PCA",
     "SourceConvAutoencoder",
+    "SpikeSlabRBM",
     "VAE",
     "check_batch",
     "code_numel",

@@ -63,6 +63,7 @@ class BernoulliRBM(nn.Module):
     """
 
     supports_amp = False  # sampling and free energies want full precision
+    visible_type = "bernoulli"  # the estimators of companion.estimate rely on it
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class BernoulliRBM(nn.Module):
 
     def _free_energy(self, v: torch.Tensor, hidden_input: torch.Tensor) -> torch.Tensor:
         # the hidden input is shared with the Gibbs step in loss(), saving a matmul
-        return -(v @ self.b) - F.softplus(hidden_input).sum(1)
+        return -(v @ self.b) - F.softplus(hidden_input, threshold=40).sum(1)
 
     def p_h_given_v(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`p(h_j = 1 \\mid v) = \\sigma(c_j + (v^\\top W)_j)`, shape (N, n_hidden)."""
@@ -300,7 +301,7 @@ class BernoulliRBM(nn.Module):
             sign = 1 - 2 * x  # +1 where a 0 becomes 1
             # F(x with unit i flipped) for every i at once: (n, v)
             pre_flip = pre[:, None, :] + sign[:, :, None] * self.W[None]
-            f_flip = -(x @ self.b)[:, None] - sign * self.b - F.softplus(pre_flip).sum(2)
+            f_flip = -(x @ self.b)[:, None] - sign * self.b - F.softplus(pre_flip, threshold=40).sum(2)
             out.append(F.logsigmoid(f_flip - f[:, None]).sum(1))
         return torch.cat(out)
 
