@@ -199,8 +199,10 @@ class BernoulliRBM(nn.Module):
         """
         persistent = self.config["persistent"]
         if persistent:
-            if self.chains.shape != (self.config["n_chains"] or len(v0), self.n_visible) \
-                    or self.chains.dtype != v0.dtype or self.chains.device != v0.device:
+            # the chain count is fixed at the first update (n_chains, else that batch's size), so a
+            # short last batch does not restart the chains; they restart only on a new dtype/device
+            fresh = self.chains.ndim != 2 or self.chains.dtype != v0.dtype or self.chains.device != v0.device
+            if fresh or (self.config["n_chains"] and len(self.chains) != self.config["n_chains"]):
                 n = self.config["n_chains"] or len(v0)
                 self.chains = bernoulli(v0.new_full((n, self.n_visible), 0.5))
             h = self.sample_h(self.chains)
@@ -231,7 +233,10 @@ class BernoulliRBM(nn.Module):
         is the mean-field reconstruction error instead.
 
         Metrics: ``recon`` (squared error per example, summed over pixels,
-        between the batch and its first reconstruction's probabilities) and
+        between the batch and its first reconstruction's probabilities: in
+        training from a *sampled* hidden state, which the update needs anyway;
+        in eval mode from the hidden probabilities, which is deterministic and
+        somewhat lower, so compare ``val_recon`` with itself over epochs) and
         ``free_energy`` (mean F of the batch; compare train and held-out to
         see overfitting).
         """

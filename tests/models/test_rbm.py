@@ -209,3 +209,13 @@ def test_bad_constructor_arguments():
         BernoulliRBM(4, 0)
     with pytest.raises(ValueError, match="sparsity_target"):
         BernoulliRBM(4, 2, sparsity_target=1.5)
+
+
+def test_persistent_chains_survive_a_short_last_batch():
+    X = (torch.rand(130, 6) < 0.5).float()
+    rbm = BernoulliRBM(6, 3, persistent=True)
+    seen = []
+    cp.fit(rbm, X, epochs=2, batch_size=50, optimizer="sgd", lr=0.1, progress=False, seed=0, device="cpu",
+           callback=lambda epoch, model, history: seen.append(model.chains.clone()))
+    # each epoch ends on a 30-row batch; the chains keep the count set by the first batch
+    assert [len(c) for c in seen] == [50, 50]
