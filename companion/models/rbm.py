@@ -34,6 +34,23 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
 
 
+class _Surrogate(torch.autograd.Function):
+    """A scalar ``value`` whose gradients with respect to (W, b, c) are given tensors."""
+
+    @staticmethod
+    def forward(ctx, value, W, b, c, grad_W, grad_b, grad_c):
+        ctx.save_for_backward(grad_W, grad_b, grad_c)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grads = ctx.saved_tensors
+        # fit backpropagates 1.0 unless the loss was scaled; skip three multiplies in that case
+        if grad_output.device.type != "cpu" or grad_output.item() != 1.0:
+            grads = tuple(g * grad_output for g in grads)
+        return (None, *grads, None, None, None)
+
+
 class BernoulliRBM(nn.Module):
     """Binary-binary restricted Boltzmann machine.
 
@@ -257,17 +274,15 @@ class BernoulliRBM(nn.Module):
             value = f0 - self._free_energy(v_neg, pre_neg).mean()
             if first is None:
                 first = self.p_v_given_h(bernoulli(p_h0))
-            recon = ((v0 - first) ** 2).sum(1).mean()
-            # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics;
-            # one (N+M)-row product gives both phases' W statistics
+            recon = F.mse_loss(first, v0, reduction="sum") / len(v0)
+            # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics
             n, m = len(v0), len(v_neg)
-            grad_W = torch.cat([v0 / -n, v_neg / m]).t() @ torch.cat([p_h0, p_h_neg])
+            grad_W = torch.addmm(v_neg.t() @ p_h_neg, v0.t(), p_h0, beta=1 / m, alpha=-1 / n)
             grad_b = v_neg.mean(0) - v0.mean(0)
             grad_c = p_h_neg.mean(0) - p_h0.mean(0)
-        # a value equal to mean F(v0) - mean F(v_neg) whose gradient is exactly the statistics above,
-        # without a backward pass through the chain
-        linear = (self.W * grad_W).sum() + self.b @ grad_b + self.c @ grad_c
-        loss = value + (linear - linear.detach())
+        # mean F(v0) - mean F(v_neg) as a value, with exactly the statistics above as its gradient:
+        # no backward pass through the chain
+        loss = _Surrogate.apply(value, self.W, self.b, self.c, grad_W, grad_b, grad_c)
         if self.config["weight_cost"]:
             loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
         if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
