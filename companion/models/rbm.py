@@ -34,21 +34,40 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
 
 
-class _Surrogate(torch.autograd.Function):
-    """A scalar ``value`` whose gradients with respect to (W, b, c) are given tensors."""
+class _GivenGradients(torch.autograd.Function):
+    """A scalar ``value`` whose gradients with respect to ``params`` are the given tensors."""
 
     @staticmethod
-    def forward(ctx, value, W, b, c, grad_W, grad_b, grad_c):
-        ctx.save_for_backward(grad_W, grad_b, grad_c)
+    def forward(ctx, value, n, *params_and_grads):
+        ctx.save_for_backward(*params_and_grads[n:])
         return value.clone()
 
     @staticmethod
     def backward(ctx, grad_output):
         grads = ctx.saved_tensors
-        # fit backpropagates 1.0 unless the loss was scaled; skip three multiplies in that case
+        # fit backpropagates 1.0 unless the loss was scaled; skip the multiplies in that case
         if grad_output.device.type != "cpu" or grad_output.item() != 1.0:
             grads = tuple(g * grad_output for g in grads)
-        return (None, *grads, None, None, None)
+        return (None, None, *grads, *([None] * len(grads)))
+
+
+def given_gradients(value: torch.Tensor, params, grads) -> torch.Tensor:
+    """A scalar equal to ``value`` whose backward pass puts ``grads[i]`` into ``params[i].grad``.
+
+    Learning rules that are not the gradient of a computable loss (CD-k, PCD,
+    the wake-sleep and up-down rules, DBM mean-field learning) become a "loss"
+    that :func:`companion.fit` and any torch optimizer can step on: the
+    gradient handed back is minus the rule's update. ``value`` is only
+    reported (e.g. a free-energy difference); ``grads`` must match the
+    parameters' shapes and are computed under ``no_grad`` by the caller.
+    """
+    params, grads = tuple(params), tuple(grads)
+    if len(params) != len(grads):
+        raise ValueError(f"{len(params)} parameters but {len(grads)} gradients.")
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
+            raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}.")
+    return _GivenGradients.apply(value, len(params), *params, *grads)
 
 
 class BernoulliRBM(nn.Module):
@@ -282,7 +301,7 @@ class BernoulliRBM(nn.Module):
             grad_c = p_h_neg.mean(0) - p_h0.mean(0)
         # mean F(v0) - mean F(v_neg) as a value, with exactly the statistics above as its gradient:
         # no backward pass through the chain
-        loss = _Surrogate.apply(value, self.W, self.b, self.c, grad_W, grad_b, grad_c)
+        loss = given_gradients(value, (self.W, self.b, self.c), (grad_W, grad_b, grad_c))
         if self.config["weight_cost"]:
             loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
         if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
