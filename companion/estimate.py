@@ -117,7 +117,8 @@ MAX_EXACT_UNITS = 25
 
 
 def _rbm_parts(rbm):
-    if getattr(rbm, "visible_type", None) != "bernoulli" or not all(hasattr(rbm, n) for n in "Wbc"):
+    binary = getattr(rbm, "visible_type", None) == getattr(rbm, "hidden_type", None) == "bernoulli"
+    if not binary or not all(hasattr(rbm, n) for n in "Wbc"):
         hint = " (it has its own exact model.log_partition() for small models)" if hasattr(rbm, "log_partition") else ""
         raise TypeError(f"{type(rbm).__name__} is not a BernoulliRBM{hint}; these estimators need binary "
                         "visible and hidden units.")

@@ -13,7 +13,7 @@ from .boltzmann import BoltzmannMachine
 from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .hopfield import HopfieldNetwork
 from .linear import PCA
-from .rbm import BernoulliRBM
+from .rbm import BernoulliRBM, GaussianHiddenRBM
 from .rbm_real import GaussianBernoulliRBM, SpikeSlabRBM
 from .vae import VAE
 
@@ -25,6 +25,7 @@ __all__ = [
     "DeepAutoencoder",
     "DenseAutoencoder",
     "GaussianBernoulliRBM",
+    "GaussianHiddenRBM",
     "HopfieldNetwork",
     "PCA",
     "SourceConvAutoencoder",

@@ -22,6 +22,8 @@ visible-side terms.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,7 +101,8 @@ class BernoulliRBM(nn.Module):
     """
 
     supports_amp = False  # sampling and free energies want full precision
-    visible_type = "bernoulli"  # the estimators of companion.estimate rely on it
+    visible_type = "bernoulli"  # the estimators of companion.estimate rely on these two
+    hidden_type = "bernoulli"
 
     def __init__(
         self,
@@ -159,11 +162,23 @@ class BernoulliRBM(nn.Module):
 
     def _free_energy(self, v: torch.Tensor, hidden_input: torch.Tensor) -> torch.Tensor:
         # the hidden input is shared with the Gibbs step in loss(), saving a matmul
-        return -(v @ self.b) - F.softplus(hidden_input, threshold=40).sum(1)
+        return -(v @ self.b) - self._hidden_log_partition(hidden_input).sum(1)
+
+    # The three hidden-unit hooks; GaussianHiddenRBM overrides them for linear units.
+    def _hidden_log_partition(self, hidden_input: torch.Tensor) -> torch.Tensor:
+        """:math:`\\log \\sum_{h_j} e^{h_j x_j}` for each hidden unit with input x: softplus for binary units."""
+        return F.softplus(hidden_input, threshold=40)
+
+    def _hidden_mean(self, hidden_input: torch.Tensor) -> torch.Tensor:
+        """:math:`E[h_j \\mid v]` from the hidden input: the logistic function for binary units."""
+        return torch.sigmoid(hidden_input)
+
+    def _hidden_sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return bernoulli(mean, generator)
 
     def p_h_given_v(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`p(h_j = 1 \\mid v) = \\sigma(c_j + (v^\\top W)_j)`, shape (N, n_hidden)."""
-        return torch.sigmoid(self.hidden_input(v))
+        return self._hidden_mean(self.hidden_input(v))
 
     def p_v_given_h(self, h: torch.Tensor) -> torch.Tensor:
         """:math:`p(v_i = 1 \\mid h) = \\sigma(b_i + (W h)_i)`, shape (N, n_visible)."""
@@ -171,7 +186,7 @@ class BernoulliRBM(nn.Module):
 
     def sample_h(self, v: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A binary sample of h given v, shape (N, n_hidden)."""
-        return bernoulli(self.p_h_given_v(v), generator)
+        return self._hidden_sample(self.p_h_given_v(v), generator)
 
     def sample_v(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A sample of v given h, shape (N, n_visible)."""
@@ -281,18 +296,18 @@ class BernoulliRBM(nn.Module):
         if not self.training:
             with torch.no_grad():
                 pre0 = self.hidden_input(v0)
-                recon = ((v0 - self.p_v_given_h(torch.sigmoid(pre0))) ** 2).sum(1).mean()
+                recon = ((v0 - self.p_v_given_h(self._hidden_mean(pre0))) ** 2).sum(1).mean()
                 return recon, {"recon": recon, "free_energy": self._free_energy(v0, pre0).mean()}
         with torch.no_grad():
             pre0 = self.hidden_input(v0)
-            p_h0 = torch.sigmoid(pre0)
-            v_neg, first = self.negative_chain(v0, bernoulli(p_h0))
+            p_h0 = self._hidden_mean(pre0)
+            v_neg, first = self.negative_chain(v0, self._hidden_sample(p_h0))
             pre_neg = self.hidden_input(v_neg)
-            p_h_neg = torch.sigmoid(pre_neg)
+            p_h_neg = self._hidden_mean(pre_neg)
             f0 = self._free_energy(v0, pre0).mean()
             value = f0 - self._free_energy(v_neg, pre_neg).mean()
             if first is None:
-                first = self.p_v_given_h(bernoulli(p_h0))
+                first = self.p_v_given_h(self._hidden_sample(p_h0))
             recon = F.mse_loss(first, v0, reduction="sum") / len(v0)
             # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics
             n, m = len(v0), len(v_neg)
@@ -305,7 +320,7 @@ class BernoulliRBM(nn.Module):
         if self.config["weight_cost"]:
             loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
         if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
-            loss = loss + self._sparsity_penalty(torch.sigmoid(self.hidden_input(v0)))
+            loss = loss + self._sparsity_penalty(self._hidden_mean(self.hidden_input(v0)))
         return loss, {"recon": recon, "free_energy": f0}
 
     def _sparsity_penalty(self, p_h: torch.Tensor) -> torch.Tensor:
@@ -340,7 +355,7 @@ class BernoulliRBM(nn.Module):
             sign = 1 - 2 * x  # +1 where a 0 becomes 1
             # F(x with unit i flipped) for every i at once: (n, v)
             pre_flip = pre[:, None, :] + sign[:, :, None] * self.W[None]
-            f_flip = -(x @ self.b)[:, None] - sign * self.b - F.softplus(pre_flip, threshold=40).sum(2)
+            f_flip = -(x @ self.b)[:, None] - sign * self.b - self._hidden_log_partition(pre_flip).sum(2)
             out.append(F.logsigmoid(f_flip - f[:, None]).sum(1))
         return torch.cat(out)
 
@@ -373,3 +388,48 @@ class BernoulliRBM(nn.Module):
         mode = "PCD" if self.config["persistent"] else "CD"
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, {mode}-{self.config['k']}"
 
+
+
+class GaussianHiddenRBM(BernoulliRBM):
+    """Binary visible units, linear hidden units with unit-variance Gaussian noise.
+
+    The top RBM of Hinton & Salakhutdinov's (2006) deep autoencoder, whose 30
+    code units are linear. The energy adds a quadratic term that keeps the
+    hidden units finite,
+
+    .. math:: E(v, h) = -b^\\top v - c^\\top h - v^\\top W h + \\tfrac12 \\lVert h \\rVert^2,
+              \\qquad h \\in \\mathbb R^{n_h},
+
+    so :math:`p(h \\mid v) = \\mathcal N(c + W^\\top v, I)`, :math:`p(v_i = 1 \\mid h)
+    = \\sigma(b_i + (W h)_i)` and
+
+    .. math:: F(v) = -b^\\top v - \\sum_j \\Big(\\tfrac12 (c_j + (v^\\top W)_j)^2
+              + \\tfrac12 \\log 2\\pi\\Big).
+
+    :meth:`p_h_given_v` returns the conditional *mean* of h. Everything else
+    (CD-k, PCD, :func:`companion.fit`) is inherited; the linear units make the
+    updates larger, which is why the paper used a learning rate 100 times
+    smaller (0.001) for this layer. The exact and AIS estimators of
+    :mod:`companion.estimate` are for binary hidden units and refuse it.
+    """
+
+    hidden_type = "gaussian"
+
+    def __init__(self, n_visible: int, n_hidden: int, **kwargs):
+        if kwargs.get("sparsity_target") is not None:
+            raise ValueError("GaussianHiddenRBM: a sparsity target is for binary hidden units; leave it None.")
+        super().__init__(n_visible, n_hidden, **kwargs)
+
+    def _hidden_log_partition(self, hidden_input: torch.Tensor) -> torch.Tensor:
+        # log of the Gaussian integral over h_j of exp(h_j x_j - h_j^2 / 2)
+        return 0.5 * hidden_input**2 + 0.5 * math.log(2 * math.pi)
+
+    def _hidden_mean(self, hidden_input: torch.Tensor) -> torch.Tensor:
+        return hidden_input
+
+    def _hidden_sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+
+    def energy(self, v: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """:math:`E(v,h)` of the class docstring, one value per row: (N,)."""
+        return super().energy(v, h) + 0.5 * (h**2).sum(1)

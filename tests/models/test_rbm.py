@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import companion as cp
-from companion.models import BernoulliRBM
+from companion.models import BernoulliRBM, GaussianHiddenRBM
 
 
 def all_states(n):
@@ -219,3 +219,78 @@ def test_persistent_chains_survive_a_short_last_batch():
            callback=lambda epoch, model, history: seen.append(model.chains.clone()))
     # each epoch ends on a 30-row batch; the chains keep the count set by the first batch
     assert [len(c) for c in seen] == [50, 50]
+
+
+# ---------------------------------------------------------------------- linear hidden units
+def tiny_gaussian_hidden(n_v=4, n_h=2, seed=0):
+    torch.manual_seed(seed)
+    rbm = GaussianHiddenRBM(n_v, n_h, init_std=0.5).double()
+    with torch.no_grad():
+        rbm.b.normal_(0, 1)
+        rbm.c.normal_(0, 1)
+    return rbm
+
+
+def test_gaussian_hidden_free_energy_is_minus_log_integral_over_h():
+    rbm = tiny_gaussian_hidden(4, 2)
+    v = all_states(4)
+    grid = torch.linspace(-12, 12, 801, dtype=torch.float64)
+    step = grid[1] - grid[0]
+    h = torch.cartesian_prod(grid, grid)  # (801^2, 2): a Riemann sum over the plane
+    for row in v:
+        log_integrand = -rbm.energy(row.expand(len(h), 4), h)
+        numeric = torch.logsumexp(log_integrand, 0) + 2 * torch.log(step)
+        assert torch.isclose(-rbm.free_energy(row[None])[0], numeric, atol=1e-6)
+
+
+def test_gaussian_hidden_conditionals_and_surrogate_gradient():
+    rbm = tiny_gaussian_hidden(5, 3, seed=1)
+    v = all_states(5)
+    assert torch.allclose(rbm.p_h_given_v(v), rbm.c + v @ rbm.W)  # the conditional mean
+    torch.manual_seed(0)
+    h = rbm.sample_h(v[:1].expand(20000, 5))
+    assert torch.allclose(h.mean(0), rbm.p_h_given_v(v[:1])[0], atol=0.03)
+    assert torch.allclose(h.std(0), torch.ones(3, dtype=torch.float64), atol=0.03)
+    data = v[[1, 7, 12, 30]]
+    torch.manual_seed(4)
+    loss, _ = rbm.loss(data)
+    grads = torch.autograd.grad(loss, [rbm.W, rbm.b, rbm.c])
+    torch.manual_seed(4)
+    with torch.no_grad():
+        m0 = rbm.p_h_given_v(data)
+        h0 = m0 + torch.randn(m0.shape, dtype=m0.dtype)
+        pv = rbm.p_v_given_h(h0)
+        vk = (torch.rand(pv.shape, dtype=pv.dtype) < pv).double()
+    reference = rbm.free_energy(data).mean() - rbm.free_energy(vk).mean()
+    for g, r in zip(grads, torch.autograd.grad(reference, [rbm.W, rbm.b, rbm.c])):
+        assert torch.allclose(g, r)
+
+
+def test_gaussian_hidden_rbm_trains_and_is_refused_by_the_binary_estimators():
+    torch.manual_seed(0)
+    prototypes = (torch.rand(3, 12) < 0.5).float()
+    X = prototypes[torch.randint(3, (300,))]
+    X = (X + (torch.rand(X.shape) < 0.05).float()) % 2  # 5% of bits flipped
+    rbm = GaussianHiddenRBM(12, 3).init_visible_bias(X)
+    before = rbm.reconstruct(X)
+    history = cp.fit(rbm, X, epochs=20, batch_size=20, optimizer="sgd", lr=0.01,
+                     optimizer_kwargs={"momentum": 0.9}, progress=False, seed=0)
+    assert all(torch.isfinite(torch.tensor(history["recon"])))
+    # the code has learned the prototypes: reconstructions at least halve the error of the biases alone
+    assert ((rbm.reconstruct(X) - X) ** 2).sum(1).mean() < 0.5 * ((before - X) ** 2).sum(1).mean()
+    with pytest.raises(TypeError, match="binary"):
+        cp.estimate.log_partition_exact(rbm)
+    with pytest.raises(ValueError, match="sparsity"):
+        GaussianHiddenRBM(4, 2, sparsity_target=0.1)
+
+
+def test_given_gradients_checks_shapes():
+    from companion.models.rbm import given_gradients
+
+    w = torch.nn.Parameter(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="shape"):
+        given_gradients(torch.tensor(0.0), [w], [torch.zeros(3, 2)])
+    with pytest.raises(ValueError, match="1 parameters but 2"):
+        given_gradients(torch.tensor(0.0), [w], [torch.zeros(2, 3)] * 2)
+    given_gradients(torch.tensor(1.5), [w], [torch.ones(2, 3)]).backward()
+    assert torch.equal(w.grad, torch.ones(2, 3))
