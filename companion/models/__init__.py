@@ -10,7 +10,10 @@ from .autoencoders import (
     mlp,
 )
 from .boltzmann import BoltzmannMachine
+from .classifier import Classifier
 from .conv import ConvAutoencoder, SourceConvAutoencoder
+from .dbm import DBM
+from .dbn import DBN, LabelledRBM
 from .hopfield import HopfieldNetwork
 from .linear import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
@@ -21,12 +24,16 @@ __all__ = [
     "Autoencoder",
     "BernoulliRBM",
     "BoltzmannMachine",
+    "Classifier",
     "ConvAutoencoder",
+    "DBM",
+    "DBN",
     "DeepAutoencoder",
     "DenseAutoencoder",
     "GaussianBernoulliRBM",
     "GaussianHiddenRBM",
     "HopfieldNetwork",
+    "LabelledRBM",
     "PCA",
     "SourceConvAutoencoder",
     "SpikeSlabRBM",

@@ -190,7 +190,11 @@ class BernoulliRBM(nn.Module):
 
     def sample_v(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A sample of v given h, shape (N, n_visible)."""
-        return bernoulli(self.p_v_given_h(h), generator)
+        return self._visible_sample(self.p_v_given_h(h), generator)
+
+    def _visible_sample(self, p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        # a hook: the labelled top RBM of a DBN draws its label group as one softmax
+        return bernoulli(p, generator)
 
     @torch.no_grad()
     def gibbs(self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -264,7 +268,7 @@ class BernoulliRBM(nn.Module):
             p_v = self.p_v_given_h(h)
             if step == 0:
                 first = p_v
-            v = bernoulli(p_v)
+            v = self._visible_sample(p_v)
             if step + 1 < self.config["k"]:
                 h = self.sample_h(v)
         if persistent:

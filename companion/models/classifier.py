@@ -1,0 +1,89 @@
+"""A feed-forward classifier that :func:`companion.fit` can train: an ``nn.Sequential`` with a loss.
+
+:meth:`companion.models.DBN.to_classifier` returns one initialised from a deep
+belief network's recognition weights; :meth:`Classifier.mlp` builds the same
+architecture from a random start, for the pretrained-vs-random ablation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..utils import batched_apply
+from .autoencoders import activation as _activation
+from .autoencoders import check_batch
+
+
+class Classifier(nn.Sequential):
+    """``nn.Sequential`` of layers ending in class logits, with ``loss((X, y))`` for ``fit``.
+
+    The loss is the mean cross-entropy :math:`-\\frac1N\\sum_n \\log
+    \\operatorname{softmax}(f(x_n))_{y_n}`; the metrics are ``error`` (the
+    fraction misclassified) and ``accuracy``. The first module must be an
+    ``nn.Linear`` (its ``in_features`` is the input width checked on every
+    batch) and the last one's output is the number of classes.
+    """
+
+    supports_amp = True
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__(*layers)
+        linears = [m for m in self if isinstance(m, nn.Linear)]
+        if not linears or not isinstance(self[0], nn.Linear):
+            raise ValueError("Classifier: the first layer must be an nn.Linear.")
+        self.n_inputs, self.n_classes = linears[0].in_features, linears[-1].out_features
+
+    @classmethod
+    def mlp(cls, sizes: Sequence[int], n_classes: int, activation: str = "sigmoid") -> "Classifier":
+        """A randomly initialised ``sizes[0] -> ... -> sizes[-1] -> n_classes`` network (PyTorch's default init)."""
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 1 or any(s < 1 for s in sizes) or n_classes < 2:
+            raise ValueError(f"sizes={sizes}, n_classes={n_classes}: need positive widths and at least 2 classes.")
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), _activation(activation)]
+        return cls(*layers, nn.Linear(sizes[-1], n_classes))
+
+    def check_data(self, X: torch.Tensor) -> None:
+        check_batch(X, self.n_inputs, type(self).__name__, values=True)
+
+    def check_labels(self, y: torch.Tensor) -> None:
+        """Integer labels in ``[0, n_classes)``, one per example."""
+        if y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
+            raise ValueError(f"labels must be a 1-D integer tensor, got shape {tuple(y.shape)} and {y.dtype}.")
+        if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(f"labels must lie in [0, {self.n_classes}), found [{y.min().item()}, {y.max().item()}].")
+
+    def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Cross-entropy of ``batch = (X, y)``; X (N, n_inputs), y (N,) integer labels."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("Classifier.loss needs (X, y): call fit(model, (X, y)).")
+        x, y = batch
+        check_batch(x, self.n_inputs, type(self).__name__, values=False)
+        if y.device.type == "cpu":
+            self.check_labels(y)
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        with torch.no_grad():
+            error = (logits.argmax(1) != y).float().mean()
+        return loss, {"error": error, "accuracy": 1 - error}
+
+    @torch.no_grad()
+    def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape (N, n_classes), on the CPU."""
+        X = torch.as_tensor(X, dtype=self[0].weight.dtype)
+        self.check_data(X)
+        return batched_apply(self, lambda x: torch.softmax(self(x), 1), X)
+
+    @torch.no_grad()
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        """The most probable class of each row, shape (N,)."""
+        return self.predict_proba(X).argmax(1)
+
+    def error_rate(self, X: torch.Tensor, y: torch.Tensor) -> float:
+        """Fraction of rows of X whose predicted class differs from y."""
+        return (self.predict(X) != torch.as_tensor(y).cpu()).float().mean().item()
