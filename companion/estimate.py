@@ -300,13 +300,23 @@ def ais_log_partition(rbm, n_chains: int = 100, n_betas: int = 10000, base: torc
         if beta < 1:
             h = (rand_like(x) < torch.sigmoid(beta * x)).to(W.dtype)
             v = (rand_like(v) < torch.sigmoid((1 - beta) * b_a + beta * torch.addmm(b, h, W.T))).to(W.dtype)
+    return ais_result(log_w, log_z_base, len(betas))
+
+
+def ais_result(log_w: torch.Tensor, log_z_base: float, n_betas: int) -> AISResult:
+    """Combine the chains' log importance weights into log Z and its ±3σ interval.
+
+    :math:`\\hat Z = Z_A \\cdot \\overline{w}`; the interval is
+    :math:`\\log(\\overline w \\pm 3\\,\\mathrm{se}(w))` (open below when the lower end is not positive).
+    """
+    n_chains = len(log_w)
     shift = log_w.max()
     w = torch.exp(log_w - shift)
     mean, sigma = w.mean(), w.std() / math.sqrt(n_chains)
     log_z = (torch.log(mean) + shift).item() + log_z_base
     upper = (torch.log(mean + 3 * sigma) + shift).item() + log_z_base
     lower = (torch.log(mean - 3 * sigma) + shift).item() + log_z_base if mean > 3 * sigma else -math.inf
-    return AISResult(log_z, lower, upper, log_z_base, log_w.cpu(), len(betas))
+    return AISResult(log_z, lower, upper, log_z_base, log_w.cpu(), n_betas)
 
 
 @torch.no_grad()

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .autoencoders import check_batch
-from .rbm import BernoulliRBM, bernoulli, given_gradients
+from .rbm import BernoulliRBM, bernoulli, check_unit_batch, given_gradients
 
 # companion.estimate imports companion.models, so it is imported inside the methods that use it
 MAX_EXACT_UNITS = 22
@@ -176,17 +175,7 @@ class DBM(nn.Module):
     # ------------------------------------------------------------------ checks
     def check_batch(self, v: torch.Tensor, values: bool | None = None) -> None:
         """Shape (N, n_visible), finite, and in [0, 1]; the value checks by default only on the CPU."""
-        check_batch(v, self.n_visible, type(self).__name__, values=False)
-        if not (v.device.type == "cpu" if values is None else values):
-            return
-        if not torch.isfinite(v).all():
-            raise ValueError(f"{type(self).__name__}: the batch contains NaN or infinite values.")
-        if v.min() < 0 or v.max() > 1:
-            raise ValueError(
-                f"{type(self).__name__}: visible values must lie in [0, 1] (binary pixels or their "
-                f"probabilities), found [{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data "
-                "(e.g. divide by 255)."
-            )
+        check_unit_batch(v, self.n_visible, type(self).__name__, values)
 
     def check_data(self, X: torch.Tensor) -> None:
         """Validate a whole data set once; used by :func:`companion.fit`."""
@@ -490,7 +479,7 @@ class DBM(nn.Module):
         -------
         companion.estimate.AISResult
         """
-        from ..estimate import AISResult, ais_betas, base_rate_bias
+        from ..estimate import ais_betas, ais_result, base_rate_bias
 
         if self.n_layers != 2:
             raise NotImplementedError(
@@ -536,13 +525,7 @@ class DBM(nn.Module):
                 v = bernoulli(torch.sigmoid(b_a + beta * a0), gen)
                 h2 = bernoulli(torch.sigmoid(beta * a2), gen)
                 h1 = bernoulli(torch.sigmoid(beta * (b1 + v @ W0 + h2 @ W1.T)), gen)
-        shift = log_w.max()
-        w = torch.exp(log_w - shift)
-        mean, sigma = w.mean(), w.std() / math.sqrt(n_chains)
-        log_z = (torch.log(mean) + shift).item() + log_z_base
-        upper = (torch.log(mean + 3 * sigma) + shift).item() + log_z_base
-        lower = (torch.log(mean - 3 * sigma) + shift).item() + log_z_base if mean > 3 * sigma else -math.inf
-        return AISResult(log_z, lower, upper, log_z_base, log_w.cpu(), len(betas))
+        return ais_result(log_w, log_z_base, len(betas))
 
     @torch.no_grad()
     def variational_bound(self, v: torch.Tensor, log_z, steps: int | None = None) -> torch.Tensor:

@@ -36,6 +36,24 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
 
 
+def check_unit_batch(v: torch.Tensor, n: int, name: str, values: bool | None = None, hint: str = "") -> None:
+    """Shape (N, n); with ``values`` (by default on the CPU only) also finite and in [0, 1].
+
+    The value checks would force a device sync on a GPU, so callers run them
+    once per data set there (``check_data``) rather than per batch.
+    """
+    check_batch(v, n, name, values=False)
+    if not (v.device.type == "cpu" if values is None else values):
+        return
+    if not torch.isfinite(v).all():
+        raise ValueError(f"{name}: the batch contains NaN or infinite values.")
+    if v.min() < 0 or v.max() > 1:
+        raise ValueError(
+            f"{name}: visible values must lie in [0, 1] (binary pixels or their probabilities), found "
+            f"[{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data (e.g. divide by 255){hint}."
+        )
+
+
 class _GivenGradients(torch.autograd.Function):
     """A scalar ``value`` whose gradients with respect to ``params`` are the given tensors."""
 
@@ -219,19 +237,8 @@ class BernoulliRBM(nn.Module):
     # ------------------------------------------------------------------ checks
     def check_batch(self, v: torch.Tensor, values: bool | None = None) -> None:
         """Shape (N, n_visible), finite, and in [0, 1] (probabilities or binary values)."""
-        check_batch(v, self.n_visible, type(self).__name__, values=False)
-        if values is None:
-            values = v.device.type == "cpu"
-        if not values:
-            return
-        if not torch.isfinite(v).all():
-            raise ValueError(f"{type(self).__name__}: the batch contains NaN or infinite values.")
-        if v.min() < 0 or v.max() > 1:
-            raise ValueError(
-                f"{type(self).__name__}: visible values must lie in [0, 1] (binary pixels or their "
-                f"probabilities), found [{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data "
-                "(e.g. divide by 255), or use GaussianBernoulliRBM for real-valued data."
-            )
+        check_unit_batch(v, self.n_visible, type(self).__name__, values,
+                         hint=", or use GaussianBernoulliRBM for real-valued data")
 
     def check_data(self, X: torch.Tensor) -> None:
         """Validate a whole data set once; used by :func:`companion.fit`."""
