@@ -363,6 +363,7 @@ class DBM(nn.Module):
             if l < L - 1:
                 with torch.no_grad():
                     x = torch.cat([rbm.p_h_given_v(xb.to(rbm.W.device)).to(x.device) for xb in x.split(4096)])
+        self.to(rbms[0].W.device)  # like fit, leave the model where it was trained
         self.load_rbms(rbms)
         self.pretrained_rbms = rbms
         return histories
