@@ -228,6 +228,7 @@ class DBN(nn.Module):
             if i < n - 1:
                 # the next RBM learns the aggregated posterior: this layer's hidden probabilities
                 data = batched_apply(rbm, rbm.transform, data)
+        self.to(self.top.W.device)  # fit moved only the RBMs; keep the directed weights beside them
         self.tie_weights()
         return histories
 
