@@ -18,6 +18,19 @@ from .autoencoders import activation as _activation
 from .autoencoders import check_batch
 
 
+def check_labels(y, n_labels: int, n_rows: int | None = None) -> torch.Tensor:
+    """``y`` as a 1-D int64 tensor in ``[0, n_labels)``, or a clear error."""
+    y = torch.as_tensor(y)
+    if y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be a 1-D array of integers, got shape {tuple(y.shape)} and {y.dtype}.")
+    if n_rows is not None and len(y) != n_rows:
+        raise ValueError(f"{len(y)} labels for {n_rows} rows of data.")
+    if len(y) and (y.min() < 0 or y.max() >= n_labels):
+        raise ValueError(f"labels must lie in [0, {n_labels}), found [{y.min().item()}, {y.max().item()}]; "
+                         "map them to 0..n_labels-1 first.")
+    return y.long()
+
+
 class Classifier(nn.Sequential):
     """``nn.Sequential`` of layers ending in class logits, with ``loss((X, y))`` for ``fit``.
 
@@ -53,10 +66,7 @@ class Classifier(nn.Sequential):
 
     def check_labels(self, y: torch.Tensor) -> None:
         """Integer labels in ``[0, n_classes)``, one per example."""
-        if y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
-            raise ValueError(f"labels must be a 1-D integer tensor, got shape {tuple(y.shape)} and {y.dtype}.")
-        if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
-            raise ValueError(f"labels must lie in [0, {self.n_classes}), found [{y.min().item()}, {y.max().item()}].")
+        check_labels(y, self.n_classes)
 
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Cross-entropy of ``batch = (X, y)``; X (N, n_inputs), y (N,) integer labels."""

@@ -26,7 +26,7 @@ from torch import nn
 from ..train import History, fit
 from ..utils import batched_apply
 from .autoencoders import DeepAutoencoder, check_batch
-from .classifier import Classifier
+from .classifier import Classifier, check_labels
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli, given_gradients
 
 MAX_ENUMERATED_UNITS = 16
@@ -35,19 +35,6 @@ MAX_ENUMERATED_UNITS = 16
 def one_hot(y: torch.Tensor, n_labels: int, dtype=torch.float32) -> torch.Tensor:
     """(N,) integer labels -> (N, n_labels) rows of zeros with a one at the label."""
     return F.one_hot(y.long(), n_labels).to(dtype)
-
-
-def check_labels(y, n_labels: int, n_rows: int | None = None) -> torch.Tensor:
-    """``y`` as a 1-D int64 tensor in ``[0, n_labels)``, or a clear error."""
-    y = torch.as_tensor(y)
-    if y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"labels must be a 1-D array of integers, got shape {tuple(y.shape)} and {y.dtype}.")
-    if n_rows is not None and len(y) != n_rows:
-        raise ValueError(f"{len(y)} labels for {n_rows} rows of data.")
-    if len(y) and (y.min() < 0 or y.max() >= n_labels):
-        raise ValueError(f"labels must lie in [0, {n_labels}), found [{y.min().item()}, {y.max().item()}]; "
-                         "map them to 0..n_labels-1 first.")
-    return y.long()
 
 
 class LabelledRBM(BernoulliRBM):
