@@ -22,6 +22,7 @@ def info() -> int:
     from . import __version__
     from .config import ConfigError, data_root, get_device, profile
     from .data.mnist import DataNotFoundError, resolve_source
+    from .data.movielens import movielens_source
 
     row = lambda key, value: print(f"{key + ':':<14}{value}")  # noqa: E731
     row("companion", __version__)
@@ -47,6 +48,11 @@ def info() -> int:
             line += "; the full profile will try to download MNIST first"
     except DataNotFoundError as exc:
         line = f"MNIST: {exc}"
+    row("data", line)
+    try:
+        line = movielens_source("100k").describe()  # says where, never reads or downloads
+    except DataNotFoundError as exc:
+        line = f"MovieLens 100k: {exc}"
     row("data", line)
     row("data", "digits: scikit-learn's bundled 8x8 digits (1,797 images)")
     row("data", "synthetic: redundant_features, manifold_1d (generated, seeded)")

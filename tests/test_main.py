@@ -15,6 +15,9 @@ def test_info_prints_versions_device_profile_and_sources():
     out = result.stdout
     for key in ("companion:", "torch:", "device:", "profile:      quick", "data root:", "MNIST: embedded default"):
         assert key in out
+    # the conftest's data root is empty: the recbole wheel is named but not fetched
+    assert "MovieLens 100k: ratings from the recbole 1.2.1 wheel" in out
+    assert "not yet fetched" in out
 
 
 def test_info_reports_a_bad_profile():

@@ -20,7 +20,6 @@ import functools
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from ..config import data_root, profile
+from .files import write_atomic
 from .idx import read_idx
 
 SPLITS = ("train", "test")
@@ -133,14 +133,7 @@ def _download(directory: Path, timeout: float = 20.0) -> Path:
             if hashlib.md5(payload).hexdigest() != md5:
                 errors.append(f"{mirror}: checksum mismatch")
                 continue
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=name, suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(payload)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            write_atomic(target, payload)
             break
         else:
             raise DataNotFoundError(f"could not download {name}: " + "; ".join(errors))
