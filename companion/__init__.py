@@ -7,7 +7,7 @@
 >>> history = cp.fit(ae, X, epochs=5)                   # doctest: +SKIP
 """
 
-from . import config, corrupt, data, estimate, models, viz
+from . import config, corrupt, data, estimate, models, recommend, viz
 from .checkpoint import CheckpointError, load, save
 from .config import choose, get_device, profile, seed_everything
 from .train import History, TrainingDiverged, evaluate, fit
@@ -29,6 +29,7 @@ __all__ = [
     "load",
     "models",
     "profile",
+    "recommend",
     "save",
     "seed_everything",
     "viz",

@@ -10,6 +10,7 @@ from .autoencoders import (
     mlp,
 )
 from .boltzmann import BoltzmannMachine
+from .cf import BiasBaseline, GlobalMean, MatrixFactorization
 from .classifier import Classifier
 from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .dbm import DBM
@@ -17,12 +18,15 @@ from .dbn import DBN, LabelledRBM
 from .hopfield import HopfieldNetwork
 from .linear import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
+from .rbm_cf import BinaryRatingRBM, SoftmaxRBM
 from .rbm_real import GaussianBernoulliRBM, SpikeSlabRBM
 from .vae import VAE
 
 __all__ = [
     "Autoencoder",
     "BernoulliRBM",
+    "BiasBaseline",
+    "BinaryRatingRBM",
     "BoltzmannMachine",
     "Classifier",
     "ConvAutoencoder",
@@ -32,9 +36,12 @@ __all__ = [
     "DenseAutoencoder",
     "GaussianBernoulliRBM",
     "GaussianHiddenRBM",
+    "GlobalMean",
     "HopfieldNetwork",
     "LabelledRBM",
+    "MatrixFactorization",
     "PCA",
+    "SoftmaxRBM",
     "SourceConvAutoencoder",
     "SpikeSlabRBM",
     "VAE",
