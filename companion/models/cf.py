@@ -79,12 +79,14 @@ class BiasBaseline(_Fitted):
         values = R.values.double()
         mu = float(values[R.mask].mean())
         resid = (values - mu) * mask
-        b_u = torch.zeros(R.shape[0], dtype=torch.float64)
-        b_i = torch.zeros(R.shape[1], dtype=torch.float64)
+        b_u = torch.zeros(R.shape[0], dtype=torch.float64, device=values.device)
+        b_i = torch.zeros(R.shape[1], dtype=torch.float64, device=values.device)
         for _ in range(self.n_sweeps):
             b_u = (resid - mask * b_i).sum(1) / (self.reg_user + mask.sum(1))
             b_i = (resid - mask * b_u[:, None]).sum(0) / (self.reg_item + mask.sum(0))
-        self.mean_, self.user_bias_, self.item_bias_, self.shape_ = mu, b_u.float(), b_i.float(), R.shape
+        # kept on the CPU, like every prediction of the course's recommenders
+        self.mean_, self.user_bias_, self.item_bias_ = mu, b_u.float().cpu(), b_i.float().cpu()
+        self.shape_ = R.shape
         return self
 
     def predict(self, R: RatingMatrix) -> torch.Tensor:
@@ -124,13 +126,20 @@ class MatrixFactorization(nn.Module, _Fitted):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         self.reg, self.clip = reg, clip
+        self.config = dict(n_users=n_users, n_items=n_items, n_factors=n_factors, reg=reg, init_std=init_std,
+                           clip=clip)
         self.P = nn.Parameter(torch.randn(n_users, n_factors) * init_std)
         self.Q = nn.Parameter(torch.randn(n_items, n_factors) * init_std)
         self.user_bias = nn.Parameter(torch.zeros(n_users))
         self.item_bias = nn.Parameter(torch.zeros(n_items))
         self.register_buffer("mu", torch.zeros(()))
+        # a buffer, so that a model loaded from a checkpoint knows it was fitted
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.shape_ = (n_users, n_items)
-        self.mean_ = None
+
+    @property
+    def mean_(self) -> float | None:
+        return float(self.mu) if bool(self.fitted) else None
 
     def forward(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Predicted ratings of the pairs (rows[n], cols[n]), shape (N,), unclipped."""
@@ -159,7 +168,7 @@ class MatrixFactorization(nn.Module, _Fitted):
             val = _ratings(validation, "MatrixFactorization.fit(validation=)").entries()
         history = _fit(self, R.entries(), epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                        validation_data=val, **fit_kwargs)
-        self.mean_ = float(self.mu)
+        self.fitted.fill_(True)
         return history
 
     @torch.no_grad()

@@ -76,7 +76,7 @@ class _RatingRBM(nn.Module):
         self.weight_cost = weight_cost
         self.per_item = per_item
         self.config = dict(n_items=n_items, n_hidden=n_hidden, k=k, weight_cost=weight_cost,
-                           init_std=init_std, n_levels=n_levels)
+                           init_std=init_std, n_levels=n_levels, per_item=per_item)
         K = self.n_states
         self.W = nn.Parameter(torch.randn(K, n_items, n_hidden) * init_std)
         self.b = nn.Parameter(torch.zeros(K, n_items))
@@ -208,7 +208,7 @@ class _RatingRBM(nn.Module):
         reconstruction.
 
         Metrics: ``mse``, the squared error of the predicted rating (or like
-        probability) on the rated entries, averaged over users.
+        probability), averaged over the rated entries of the batch.
         """
         if not self.training:
             with torch.no_grad():
@@ -338,6 +338,11 @@ class SoftmaxRBM(_RatingRBM):
         L2 penalty ``weight_cost/2 ||W||^2`` on the weights (the paper's 0.001).
     n_levels : int
         K, the number of rating values (5 for MovieLens).
+    per_item : bool
+        Average each item's weight and bias statistics over the users in the
+        batch who rated it, instead of over the whole batch (an adaptive step
+        per item; off by default, since on MovieLens it drove the hidden
+        units off).
 
     Attributes
     ----------

@@ -1,6 +1,5 @@
 """The user x item rating matrix: alignment, round trip and clear errors."""
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch

@@ -68,3 +68,12 @@ def test_errors_are_clear():
         model.predict(matrix([[1, 2]]))
     with pytest.raises(ValueError, match="3 x 3"):
         MatrixFactorization(2, 2).fit(R, epochs=1, progress=False)
+
+
+def test_matrix_factorization_survives_a_checkpoint(tmp_path):
+    cp.seed_everything(0)
+    model = MatrixFactorization(3, 3, n_factors=2)
+    model.fit(R, epochs=2, progress=False)
+    cp.save(model, tmp_path / "mf.pt")
+    loaded = cp.load(tmp_path / "mf.pt")
+    torch.testing.assert_close(loaded.predict(R), model.predict(R))

@@ -226,3 +226,13 @@ def test_k_schedule_raises_the_gibbs_steps():
     rbm = SoftmaxRBM(6, 3)
     rbm.fit(train, epochs=4, k_schedule={0: 1, 2: 3}, progress=False)
     assert rbm.k == 3
+
+
+@pytest.mark.parametrize("cls", [SoftmaxRBM, BinaryRatingRBM])
+def test_rating_rbms_survive_a_checkpoint(cls, tmp_path):
+    train, _ = two_taste_ratings(n_users=10, n_items=6)
+    rbm = cls(6, 3)
+    rbm.fit(train, epochs=1, progress=False)
+    cp.save(rbm, tmp_path / "rbm.pt")
+    loaded = cp.load(tmp_path / "rbm.pt")
+    torch.testing.assert_close(loaded.predict(train), rbm.predict(train))
