@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .data.ratings import RatingMatrix, fold_matrices
+from .data.ratings import RatingMatrix, check_aligned, fold_matrices
 
 
 def _pair(pred, test: RatingMatrix, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,11 +57,15 @@ def like_accuracy(pred, test: RatingMatrix, threshold: float = 3, cut: float | N
     return float(((p >= cut) == (r >= threshold)).double().mean())
 
 
-def top_n(scores, seen: RatingMatrix | torch.Tensor, n: int = 10, candidates=None) -> torch.Tensor:
+def top_n(scores, seen: RatingMatrix | torch.Tensor, n: int = 10, candidates=None, seed: int = 0) -> torch.Tensor:
     """The ``n`` highest-scoring items per user among those not in ``seen``; (n_users, n) column indices.
 
     ``candidates`` (bool, shape (n_items,)) restricts the lists to some items,
     e.g. those with enough ratings for their predicted score to mean something.
+    Equal scores are ordered by a random permutation of the items (fixed by
+    ``seed``), not by item id: otherwise a constant predictor would recommend
+    the lowest ids, which in MovieLens are popular films. A user with fewer
+    than ``n`` eligible items gets their list padded with -1.
     """
     scores = torch.as_tensor(scores).detach().cpu().float().clone()
     seen_mask = seen.mask if isinstance(seen, RatingMatrix) else torch.as_tensor(seen) > 0
@@ -77,7 +81,9 @@ def top_n(scores, seen: RatingMatrix | torch.Tensor, n: int = 10, candidates=Non
         if candidates.sum() < n:
             raise ValueError(f"top_n: only {int(candidates.sum())} candidate items for lists of {n}.")
         scores[:, ~candidates] = -torch.inf
-    return scores.topk(n, dim=1).indices
+    order = torch.randperm(scores.shape[1], generator=torch.Generator().manual_seed(seed))
+    top = scores[:, order].topk(n, dim=1)
+    return torch.where(torch.isfinite(top.values), order[top.indices], -1)
 
 
 def precision_at_k(scores, train: RatingMatrix, test: RatingMatrix, k: int = 10, relevant: float = 4,
@@ -90,14 +96,14 @@ def precision_at_k(scores, train: RatingMatrix, test: RatingMatrix, k: int = 10,
     so this is a lower bound on the precision a user would perceive.
     ``candidates`` restricts the lists as in :func:`top_n`.
     """
-    if tuple(train.shape) != tuple(test.shape):
-        raise ValueError("precision_at_k: train and test must have the same users and items.")
+    check_aligned(train, test, "precision_at_k")
     top = top_n(scores, train, k, candidates)
     hits = (test.values.cpu() >= relevant)
     users = hits.any(1)
     if not users.any():
         raise ValueError(f"precision_at_k: no test rating is >= {relevant}.")
-    precision = hits.gather(1, top).double().mean(1)
+    # a padded slot (-1, no eligible item left) counts as a miss
+    precision = (hits.gather(1, top.clamp(min=0)) & (top >= 0)).double().mean(1)
     return float(precision[users].mean())
 
 
@@ -109,6 +115,7 @@ def score(pred, train: RatingMatrix, test: RatingMatrix, *, k: int = 10, ratings
     RBM), which have no RMSE on the rating scale. The top-k lists consider
     only items with at least ``min_item_ratings`` ratings in ``train``.
     """
+    check_aligned(train, test, "score")
     out = {}
     if ratings:
         out["rmse"], out["mae"] = rmse(pred, test), mae(pred, test)

@@ -86,3 +86,27 @@ def test_cross_validate_numbers_a_subset_of_folds():
     test = pd.DataFrame({"user_id": [1, 2], "item_id": [2, 1], "rating": [4, 5]})
     table = cross_validate(lambda R, _: (lambda R: torch.full(R.shape, 4.0)), [(train, test)], k=1, first_fold=3)
     assert list(table["fold"]) == [3]
+
+
+def test_ties_are_broken_at_random_not_by_item_id():
+    scores = torch.zeros(1, 50)
+    seen = matrix([[0] * 50])
+    picks = top_n(scores, seen, 10)
+    assert picks.tolist() != [list(range(10))]
+    assert torch.equal(picks, top_n(scores, seen, 10))  # fixed by the seed
+    assert not torch.equal(picks, top_n(scores, seen, 10, seed=1))
+
+
+def test_short_lists_are_padded_and_count_as_misses():
+    scores = torch.tensor([[3.0, 2.0, 1.0]])
+    seen = matrix([[1, 1, 0]])
+    assert top_n(scores, seen, 2).tolist() == [[2, -1]]
+    test = matrix([[0, 0, 5]])
+    assert precision_at_k(scores, seen, test, k=2) == 0.5
+
+
+def test_misaligned_matrices_are_refused():
+    train = matrix([[1, 0]])
+    test = RatingMatrix(torch.tensor([[0.0, 4.0]]), np.arange(1), np.array([5, 6]))
+    with pytest.raises(ValueError, match="do not line up"):
+        precision_at_k(torch.zeros(1, 2), train, test, k=1)

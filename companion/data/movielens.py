@@ -307,7 +307,7 @@ def _obtain(version: str, root, download: bool | None) -> _MovieLensSource:
     return _MovieLensSource("recbole-wheel", str(wheel), note + reason, version)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)  # u.data, u.item and the ten official fold files
 def _parse_cached(kind: str, path: str, version: str, what: str, mtime_ns: int, size: int) -> pd.DataFrame:
     """Parse one file (or wheel member); the file's stamp in the key retires entries of changed files."""
     if kind == "recbole-wheel":

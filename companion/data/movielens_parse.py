@@ -102,6 +102,9 @@ def _parse_ratings(text: str, name: str, sep: str, layout: str, header=None) -> 
     first = _first_line(text, name, header)
     # the fields hold nothing but digits, so '::' can become the one-character delimiter loadtxt needs
     body = text if sep == "\t" else text.replace(sep, "\t")
+    if re.search(r"^[ \t]+$", body, flags=re.MULTILINE):
+        # loadtxt skips empty lines but not blank ones; the slow path (line numbers) skips both
+        body = "\n".join(line for line in body.split("\n") if line.strip())
     table, cause = None, None
     try:
         with warnings.catch_warnings():

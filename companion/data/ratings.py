@@ -78,6 +78,15 @@ class RatingMatrix:
         )
 
 
+def check_aligned(a: RatingMatrix, b: RatingMatrix, what: str) -> None:
+    """Raise unless two rating matrices have the same users and items in the same order."""
+    if not (np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.item_ids, b.item_ids)):
+        raise ValueError(
+            f"{what}: the two rating matrices have different user or item ids (or orders), so their entries do "
+            "not line up; build both with companion.data.fold_matrices, or pass the same users= and items=."
+        )
+
+
 def _ids(values, name: str) -> np.ndarray:
     ids = np.asarray(values)
     if ids.ndim != 1 or len(ids) == 0:
@@ -143,6 +152,10 @@ def rating_matrix(
         )
     user_col = frame["user_id"].to_numpy()
     item_col = frame["item_id"].to_numpy()
+    for name, column in (("user_id", user_col), ("item_id", item_col)):
+        if len(column) and not np.issubdtype(column.dtype, np.integer):
+            raise ValueError(f"the {name} column must hold integers, got dtype {column.dtype}; ids are labels, "
+                             "not numbers to round.")
     ratings = frame["rating"].to_numpy(dtype=np.float64)
     if len(ratings) and (not np.isfinite(ratings).all() or ratings.min() <= 0):
         bad = ratings[~np.isfinite(ratings) | (ratings <= 0)][0]

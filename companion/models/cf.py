@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.ratings import RatingMatrix
+from ..data.ratings import RatingMatrix, check_aligned
 
 
 def _ratings(R, name: str) -> RatingMatrix:
@@ -81,9 +81,12 @@ class BiasBaseline(_Fitted):
         resid = (values - mu) * mask
         b_u = torch.zeros(R.shape[0], dtype=torch.float64, device=values.device)
         b_i = torch.zeros(R.shape[1], dtype=torch.float64, device=values.device)
+        # an empty row or column has no evidence: its bias is 0, also when the regularization is 0
+        per_user = (self.reg_user + mask.sum(1)).clamp_min(1e-12)
+        per_item = (self.reg_item + mask.sum(0)).clamp_min(1e-12)
         for _ in range(self.n_sweeps):
-            b_u = (resid - mask * b_i).sum(1) / (self.reg_user + mask.sum(1))
-            b_i = (resid - mask * b_u[:, None]).sum(0) / (self.reg_item + mask.sum(0))
+            b_u = (resid - mask * b_i).sum(1) / per_user
+            b_i = (resid - mask * b_u[:, None]).sum(0) / per_item
         # kept on the CPU, like every prediction of the course's recommenders
         self.mean_, self.user_bias_, self.item_bias_ = mu, b_u.float().cpu(), b_i.float().cpu()
         self.shape_ = R.shape
@@ -165,7 +168,9 @@ class MatrixFactorization(nn.Module, _Fitted):
             self.mu.fill_(float(R.values[R.mask].mean()))
         val = None
         if validation is not None:
-            val = _ratings(validation, "MatrixFactorization.fit(validation=)").entries()
+            validation = _ratings(validation, "MatrixFactorization.fit(validation=)")
+            check_aligned(R, validation, "MatrixFactorization.fit(validation=)")
+            val = validation.entries()
         history = _fit(self, R.entries(), epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                        validation_data=val, **fit_kwargs)
         self.fitted.fill_(True)

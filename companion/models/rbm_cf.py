@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.ratings import RatingMatrix
+from ..data.ratings import RatingMatrix, check_aligned
 from .rbm import given_gradients
 
 
@@ -45,6 +45,8 @@ def _check_ratings(R: torch.Tensor, n_items: int, n_levels: int, name: str, valu
             "build them with companion.data.rating_matrix over the same item ids."
         )
     if values:
+        if R.numel() == 0:
+            raise ValueError(f"{name}: the ratings matrix has no users (shape {tuple(R.shape)}).")
         if not torch.isfinite(R).all():
             raise ValueError(f"{name}: the ratings contain NaN or infinite values; use 0 for 'unrated'.")
         if (R != R.round()).any() or R.min() < 0 or R.max() > n_levels:
@@ -144,8 +146,10 @@ class _RatingRBM(nn.Module):
         counts = V.sum(0)  # (K, items)
         rated = (R > 0).to(counts).sum(0).to(counts.device)
         overall = counts.sum(1, keepdim=True) / rated.sum()
+        p = (counts + prior * overall) / (rated + prior).clamp_min(1e-12)
+        p = torch.where(rated > 0, p, overall)  # an item nobody rated, whatever the prior
         # a state no one ever used would get b = -inf; 1e-4 keeps it merely unlikely
-        p = ((counts + prior * overall) / (rated + prior).clamp_min(1e-12)).clamp(1e-4, 1 - 1e-4)
+        p = p.clamp(1e-4, 1 - 1e-4)
         if self.n_states == 1:  # a logistic unit: log-odds instead of log-probability
             self.b.copy_((torch.log(p) - torch.log1p(-p)).to(self.b))
         else:
@@ -292,6 +296,8 @@ class _RatingRBM(nn.Module):
         """
         from ..train import fit as _fit
 
+        if isinstance(R, RatingMatrix) and isinstance(validation, RatingMatrix):
+            check_aligned(R, validation, f"{type(self).__name__}.fit(validation=)")
         R = _matrix(R)
         self.check_data(R)
         if validation is not None:
@@ -304,16 +310,25 @@ class _RatingRBM(nn.Module):
                 )
             validation = (R, validation)
         schedule = dict(sorted((k_schedule or {}).items()))
+        for start, k in schedule.items():
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1 or not isinstance(start, int) or start < 0:
+                raise ValueError(
+                    f"k_schedule={k_schedule!r}: use {{epoch: k}} with epochs >= 0 and k a positive integer, "
+                    "e.g. {0: 1, 20: 3, 40: 5}."
+                )
         user_callback = fit_kwargs.pop("callback", None)
+
+        def set_k(k: int) -> None:
+            self.k = self.config["k"] = k  # the config too, so a checkpoint rebuilds the current model
 
         def callback(epoch, model, history):
             for start, k in schedule.items():
                 if epoch + 1 >= start:
-                    self.k = int(k)
+                    set_k(k)
             return user_callback(epoch, model, history) if user_callback else False
 
         if 0 in schedule:
-            self.k = int(schedule[0])
+            set_k(schedule[0])
         if init_bias:
             self.init_visible_bias(R)
         return _fit(self, R, epochs=epochs, lr=lr, optimizer="sgd", optimizer_kwargs=dict(momentum=momentum),
@@ -380,15 +395,19 @@ class SoftmaxRBM(_RatingRBM):
         .. math:: p(V_{kq} = 1 \\mid V) \\propto \\exp(b_{kq})
                   \\prod_j \\big(1 + \\exp(c_j + \\textstyle\\sum_{li} V_{li} W_{lij} + W_{kqj})\\big)
 
-        for an item q the user did not rate. Costs n_items x K x n_hidden per
+        for an item q the user did not rate. For an item the user did rate, its
+        own rating is left out of the evidence first, so the prediction is
+        :math:`p(V_{kq} = 1 \\mid V_{-q})`. Costs n_items x K x n_hidden per
         user, about 20 times the mean-field :meth:`predict`. Shape (n_users, n_items), on the CPU.
         """
         R = _matrix(R)
         _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
         device, out = self.W.device, []
         for chunk in torch.split(R, batch_size):
-            x = self.hidden_input(self.encode(chunk.to(device)))  # (B, F)
-            scores = self.b + F.softplus(x[:, None, None, :] + self.W).sum(-1)  # (B, K, items)
+            V = self.encode(chunk.to(device))
+            x = self.hidden_input(V)  # (B, F)
+            own = torch.einsum("bki,kij->bij", V, self.W)  # (B, items, F): each rated item's own input
+            scores = self.b + F.softplus((x[:, None, :] - own)[:, None] + self.W).sum(-1)  # (B, K, items)
             out.append(self._point(torch.softmax(scores, 1)).cpu())
         return torch.cat(out)
 

@@ -527,3 +527,12 @@ def test_full_profile_falls_back_to_the_wheel_when_grouplens_fails(monkeypatch, 
 def test_quick_profile_never_downloads_from_grouplens(monkeypatch, pip):
     monkeypatch.setattr(ml.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no GroupLens in quick"))
     assert len(movielens(verbose=False)) == 30
+
+
+def test_blank_lines_with_spaces_are_skipped(tmp_path):
+    write_ml100k(tmp_path)
+    lines = (tmp_path / "u.data").read_text().split("\n")
+    lines.insert(3, "   \t ")
+    (tmp_path / "u.data").write_text("\n".join(lines))
+    ratings = movielens(root=tmp_path, verbose=False)
+    assert ratings.values.tolist() == [list(r) for r in RATINGS]

@@ -57,6 +57,11 @@ def test_bad_tables_get_clear_errors(rows, kwargs, match):
         rating_matrix(frame(rows), **kwargs)
 
 
+def test_ids_must_be_integers():
+    with pytest.raises(ValueError, match="integers"):
+        rating_matrix(pd.DataFrame({"user_id": [1.5], "item_id": [1], "rating": [3]}))
+
+
 def test_missing_column_is_named():
     with pytest.raises(ValueError, match=r"\['rating'\]"):
         rating_matrix(pd.DataFrame({"user_id": [1], "item_id": [1]}))

@@ -77,3 +77,16 @@ def test_matrix_factorization_survives_a_checkpoint(tmp_path):
     cp.save(model, tmp_path / "mf.pt")
     loaded = cp.load(tmp_path / "mf.pt")
     torch.testing.assert_close(loaded.predict(R), model.predict(R))
+
+
+def test_bias_baseline_without_regularization_survives_an_empty_column():
+    values = torch.tensor([[5.0, 3.0, 0.0], [4.0, 0.0, 0.0]])  # item 2: nobody rated it
+    model = BiasBaseline(reg_user=0.0, reg_item=0.0, clip=None).fit(matrix(values))
+    pred = model.predict(matrix(values))
+    assert torch.isfinite(pred).all() and model.item_bias_[2] == 0
+
+
+def test_matrix_factorization_refuses_a_misaligned_validation_matrix():
+    other = RatingMatrix(R.values, R.user_ids, np.array([0, 1, 7]))
+    with pytest.raises(ValueError, match="do not line up"):
+        MatrixFactorization(3, 3).fit(R, validation=other, epochs=1, progress=False)

@@ -3,6 +3,7 @@
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,17 +142,6 @@ def test_gradient_is_data_minus_model_statistics(per_item):
     torch.testing.assert_close(rbm.W.grad, dW)
 
 
-def test_loss_ignores_what_an_unrated_entry_would_have_been():
-    """Two rating matrices that differ only where a user rated nothing give one update."""
-    rbm = tiny_softmax()
-    V0 = rbm.encode(RATINGS)
-    mask = RATINGS > 0
-    hidden_a = rbm.hidden_input(V0 * mask.unsqueeze(1))
-    V_noise = V0 + (~mask).unsqueeze(1) * torch.rand_like(V0)
-    hidden_b = rbm.hidden_input(V_noise * mask.unsqueeze(1))
-    torch.testing.assert_close(hidden_a, hidden_b)
-
-
 def test_binary_rbm_encodes_likes_and_predicts_probabilities():
     torch.manual_seed(0)
     rbm = BinaryRatingRBM(4, 3, threshold=3)
@@ -221,11 +211,66 @@ def test_fit_accepts_a_rating_matrix_and_sets_the_biases_from_frequencies():
     assert history.epochs == 2
 
 
-def test_k_schedule_raises_the_gibbs_steps():
+def test_k_schedule_raises_the_gibbs_steps_at_the_given_epochs():
     train, _ = two_taste_ratings(n_users=10, n_items=6)
     rbm = SoftmaxRBM(6, 3)
-    rbm.fit(train, epochs=4, k_schedule={0: 1, 2: 3}, progress=False)
-    assert rbm.k == 3
+    seen = []
+    # fit's callback runs after each epoch: k for epoch e+1 is set before the user's callback sees it
+    rbm.fit(train, epochs=4, k_schedule={0: 1, 2: 3}, progress=False,
+            callback=lambda epoch, model, history: seen.append(model.k))
+    assert seen == [1, 3, 3, 3] and rbm.k == 3 and rbm.config["k"] == 3
+
+
+@pytest.mark.parametrize("schedule", [{0: 0}, {0: 2.5}, {-1: 2}, {0: True}])
+def test_bad_k_schedule_is_refused(schedule):
+    with pytest.raises(ValueError, match="k_schedule"):
+        SoftmaxRBM(6, 3).fit(torch.ones(2, 6), epochs=1, k_schedule=schedule, progress=False)
+
+
+def test_exact_prediction_of_a_rated_item_leaves_its_own_rating_out():
+    rbm = tiny_softmax()
+    H = hidden_states(3)
+    user = RATINGS[[0]].clone()  # item 2 rated 3
+    rest = user.clone()
+    rest[0, 2] = 0
+    scores = []
+    for k in range(3):
+        r = rest.clone()
+        r[0, 2] = k + 1
+        scores.append(torch.logsumexp(-rbm.energy(rbm.encode(r).expand(len(H), -1, -1), H), 0))
+    p = torch.softmax(torch.stack(scores), 0)
+    torch.testing.assert_close(rbm.predict_exact(user)[0, 2], (p * torch.arange(1, 4, dtype=torch.float64)).sum())
+
+
+def test_binary_rbm_free_energy_and_conditionals_by_enumeration():
+    torch.manual_seed(0)
+    rbm = BinaryRatingRBM(4, 3, init_std=1.0).double()
+    with torch.no_grad():
+        rbm.b.normal_(0, 1)
+        rbm.c.normal_(0, 1)
+    R = torch.tensor([[1.0, 4.0, 0.0, 5.0], [0.0, 2.0, 3.0, 0.0]], dtype=torch.float64)
+    V = rbm.encode(R)
+    H = hidden_states(3)
+    exact = torch.stack([-torch.logsumexp(-rbm.energy(V[n].expand(len(H), -1, -1), H), 0) for n in range(2)])
+    torch.testing.assert_close(rbm.free_energy(V), exact)
+    h = H[[5]]
+    torch.testing.assert_close(rbm.p_v_given_h(h)[0, 0], torch.sigmoid(rbm.b[0] + rbm.W[0] @ h[0]))
+
+
+def test_visible_bias_of_an_unrated_item_is_the_overall_frequency():
+    R = torch.tensor([[1.0, 0.0], [3.0, 0.0], [3.0, 0.0]])
+    soft = SoftmaxRBM(2, 2, n_levels=3).init_visible_bias(R, prior=0.0)
+    torch.testing.assert_close(soft.b[:, 1].exp(), torch.tensor([1 / 3, 1e-4, 2 / 3]))
+    binary = BinaryRatingRBM(2, 2, threshold=3).init_visible_bias(R, prior=0.0)
+    like = torch.tensor(2 / 3)
+    torch.testing.assert_close(binary.b[0], torch.log(like / (1 - like)).expand(2))
+
+
+def test_misaligned_validation_matrix_is_refused():
+    train = RatingMatrix(torch.ones(2, 3), np.array([1, 2]), np.array([1, 2, 3]))
+    test = RatingMatrix(torch.ones(2, 3), np.array([1, 2]), np.array([1, 2, 4]))
+    with pytest.raises(ValueError, match="do not line up"):
+        SoftmaxRBM(3, 2).fit(train, validation=test, epochs=1, progress=False)
 
 
 @pytest.mark.parametrize("cls", [SoftmaxRBM, BinaryRatingRBM])
