@@ -115,8 +115,8 @@ def score(pred, train: RatingMatrix, test: RatingMatrix, *, k: int = 10, ratings
     RBM), which have no RMSE on the rating scale. The top-k lists consider
     only items with at least ``min_item_ratings`` ratings in ``train``.
     """
-    check_aligned(train, test, "score")
-    out = {}
+    out = {}  # precision_at_k below checks that train and test line up
+
     if ratings:
         out["rmse"], out["mae"] = rmse(pred, test), mae(pred, test)
         out["like_acc"] = like_accuracy(pred, test)

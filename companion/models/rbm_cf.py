@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.ratings import RatingMatrix, check_aligned
+from ..utils import batched_apply
 from .rbm import given_gradients
 
 
@@ -140,8 +141,7 @@ class _RatingRBM(nn.Module):
         is state k's frequency over all items and ``prior`` is α. An item
         nobody rated starts at the overall frequencies.
         """
-        R = _matrix(R)
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
+        R = self.check_data(R)
         V = self.encode(R.to(self.W.device)).double()
         counts = V.sum(0)  # (K, items)
         rated = (R > 0).to(counts).sum(0).to(counts.device)
@@ -156,9 +156,11 @@ class _RatingRBM(nn.Module):
             self.b.copy_(torch.log(p).to(self.b))
         return self
 
-    def check_data(self, R: torch.Tensor) -> None:
-        """Validate a whole ratings matrix once; used by :func:`companion.fit`."""
-        _check_ratings(_matrix(R), self.n_items, self.n_levels, type(self).__name__)
+    def check_data(self, R) -> torch.Tensor:
+        """Validate a whole ratings matrix once (used by :func:`companion.fit`); returns it as a tensor."""
+        R = _matrix(R)
+        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
+        return R
 
     def cd_gradients(self, V0: torch.Tensor, mask: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict]:
         """CD-k gradient of the mean negative log-likelihood over a batch of users.
@@ -255,12 +257,8 @@ class _RatingRBM(nn.Module):
         The mean-field prediction of the paper: :math:`\\hat p = p(h = 1 \\mid V)`,
         then :math:`p(V_{kq} = 1 \\mid \\hat p)`. Shape (n_users, n_states, n_items), on the CPU.
         """
-        R = _matrix(R)
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
-        device = self.W.device
-        out = [self.p_v_given_h(self.p_h_given_v(self.encode(chunk.to(device)))).cpu()
-               for chunk in torch.split(R, batch_size)]
-        return torch.cat(out)
+        return batched_apply(self, lambda chunk: self.p_v_given_h(self.p_h_given_v(self.encode(chunk))),
+                             self.check_data(R), batch_size)
 
     @torch.no_grad()
     def predict(self, R, batch_size: int = 1024) -> torch.Tensor:
@@ -270,10 +268,7 @@ class _RatingRBM(nn.Module):
     @torch.no_grad()
     def transform(self, R, batch_size: int = 1024) -> torch.Tensor:
         """Hidden features :math:`p(h = 1 \\mid V)` of each user, shape (n_users, n_hidden)."""
-        R = _matrix(R)
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
-        device = self.W.device
-        return torch.cat([self.p_h_given_v(self.encode(chunk.to(device))).cpu() for chunk in torch.split(R, batch_size)])
+        return batched_apply(self, lambda chunk: self.p_h_given_v(self.encode(chunk)), self.check_data(R), batch_size)
 
     def fit(self, R, *, epochs: int = 30, lr: float = 0.05, momentum: float = 0.9, batch_size: int = 100,
             validation=None, k_schedule: dict[int, int] | None = None, init_bias: bool = False, **fit_kwargs):
@@ -298,11 +293,9 @@ class _RatingRBM(nn.Module):
 
         if isinstance(R, RatingMatrix) and isinstance(validation, RatingMatrix):
             check_aligned(R, validation, f"{type(self).__name__}.fit(validation=)")
-        R = _matrix(R)
-        self.check_data(R)
+        R = self.check_data(R)
         if validation is not None:
-            validation = _matrix(validation)
-            self.check_data(validation)
+            validation = self.check_data(validation)
             if validation.shape != R.shape:
                 raise ValueError(
                     f"validation has shape {tuple(validation.shape)} but the training ratings {tuple(R.shape)}; "
@@ -400,16 +393,14 @@ class SoftmaxRBM(_RatingRBM):
         :math:`p(V_{kq} = 1 \\mid V_{-q})`. Costs n_items x K x n_hidden per
         user, about 20 times the mean-field :meth:`predict`. Shape (n_users, n_items), on the CPU.
         """
-        R = _matrix(R)
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
-        device, out = self.W.device, []
-        for chunk in torch.split(R, batch_size):
-            V = self.encode(chunk.to(device))
+        def exact(chunk):
+            V = self.encode(chunk)
             x = self.hidden_input(V)  # (B, F)
             own = torch.einsum("bki,kij->bij", V, self.W)  # (B, items, F): each rated item's own input
             scores = self.b + F.softplus((x[:, None, :] - own)[:, None] + self.W).sum(-1)  # (B, K, items)
-            out.append(self._point(torch.softmax(scores, 1)).cpu())
-        return torch.cat(out)
+            return self._point(torch.softmax(scores, 1))
+
+        return batched_apply(self, exact, self.check_data(R), batch_size)
 
 
 class BinaryRatingRBM(_RatingRBM):
