@@ -33,7 +33,9 @@ from .autoencoders import check_batch
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A 0/1 sample of the same dtype as ``p`` (one uniform per element, compared to ``p``)."""
-    return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+    u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+    # comparing into the uniforms' own buffer skips a bool tensor and its conversion (same values)
+    return torch.lt(u, p, out=u)
 
 
 def check_unit_batch(v: torch.Tensor, n: int, name: str, values: bool | None = None, hint: str = "") -> None:
