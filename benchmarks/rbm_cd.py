@@ -39,9 +39,10 @@ the script in November 2026 put the bare loop at 0.46-0.66 of scikit-learn's
 epoch and companion at 0.80-1.21: the machine's noise moves every figure by a
 third between runs, so compare ratios within one run. ``--breakdown 1500``
 gave, per batch of 100: floor 3.2 ms; fresh tensors and a separate gradient
-+0.4 ms; the monitoring +0.9 ms; ``loss`` + ``backward`` + SGD +1.1 ms (the
-autograd hand-off, ``zero_grad`` and the optimizer step cost 0.17-0.30 ms each
-between matrix products, several times their cost in a tight loop). A ratio of
++0.4 ms; the monitoring +0.9 ms; ``loss`` + ``backward`` + SGD +1.1 ms (timed
+one by one inside such a loop, ``zero_grad``, ``backward`` and the optimizer
+step took 0.17-0.30 ms each, several times their cost in a tight loop without
+the matrix products). A ratio of
 0.6 therefore leaves no room for the one ``fit`` loop, the optimizer and the
 recorded free energies that the chapters plot.
 """
