@@ -1,4 +1,5 @@
-"""``python -m companion info``: versions, device, profile and data sources."""
+"""``python -m companion info``: versions, device, profile and data sources.
+``python -m companion reproduce NAME``: a paper reproduction (see :mod:`companion.reproduce`)."""
 
 from __future__ import annotations
 
@@ -59,13 +60,47 @@ def info() -> int:
     return 0
 
 
+def reproduce(args) -> int:
+    from .data.mnist import DataNotFoundError
+    from .reproduce import EXPERIMENTS, ReproduceError
+    from .reproduce import reproduce as run
+
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    command = " ".join(["python -m companion reproduce", args.name, "--budget", args.budget]
+                       + (["--device", args.device] if args.device != "auto" else []))
+    for name in names:
+        try:
+            run(name, args.budget, device=args.device, data=args.data, out=args.out, resume=args.resume,
+                restart=args.restart, every=args.every, progress=not args.no_progress,
+                command=command.replace(f" {args.name} ", f" {name} ", 1))
+        except (DataNotFoundError, ReproduceError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__)
-    parser.add_argument("command", choices=["info"], help="what to do")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="versions, device, profile and data sources")
+    rep = sub.add_parser("reproduce", help="run a paper reproduction and write its record to results/")
+    rep.add_argument("name", help="experiment name, or 'all' for every one in turn",
+                     choices=["all", "deep-ae", "dbn-backprop", "dbn-updown", "rbm-ais", "vae-nll", "dbm"])
+    rep.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "gpu", "paper"],
+                     help="smoke: seconds, tiny data; cpu: <= 60 min each on 2 cores; gpu: paper sizes, minutes "
+                          "on one GPU; paper: the paper's sizes and epochs")
+    rep.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
+    rep.add_argument("--data", default=None,
+                     help="folder of the official MNIST idx files (default: $COMPANION_DATA, then ../shared/data)")
+    rep.add_argument("--out", default="results", help="results root (default: results)")
+    rep.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    rep.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint")
+    rep.add_argument("--every", type=int, default=5, help="checkpoint every this many epochs (default 5)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "info":
         return info()
-    return 1
+    return reproduce(args)
 
 
 if __name__ == "__main__":

@@ -320,7 +320,7 @@ class DBM(nn.Module):
         return loss, {"recon": recon, "free_energy": free}
 
     def pretrain(self, X: torch.Tensor, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 100, k: int = 1,
-                 **fit_kwargs) -> list:
+                 fit_fn=None, **fit_kwargs) -> list:
         """Greedy layer-wise pretraining (SH2009, sec. 3.1), for any L; returns one History per RBM.
 
         Recipe: a stack of L RBMs trained by CD-k with :func:`companion.fit`
@@ -338,7 +338,8 @@ class DBM(nn.Module):
         Each hidden layer of the DBM then gets half of its bottom-up input
         from the RBM below and half of its top-down input from the RBM above,
         which together stand in for the two doubled inputs it had in
-        pretraining. Biases: :math:`b_0` = the bottom RBM's visible bias,
+        pretraining. ``fit_fn`` stands in for :func:`companion.fit` (e.g. a
+        checkpointing wrapper), with the same signature. Biases: :math:`b_0` = the bottom RBM's visible bias,
         :math:`b_L` = the top RBM's hidden bias, and a layer in between the
         mean of its two RBMs' biases (halved like the weights). The stack is
         kept in ``pretrained_rbms``; see :meth:`load_rbms`.
@@ -358,7 +359,7 @@ class DBM(nn.Module):
                               down=2 if top else 1, k=k, weight_cost=self.config["weight_cost"],
                               init_std=self.config["init_std"]).to(dtype)
             rbm.init_visible_bias(x)
-            histories.append(fit(rbm, x, epochs=epochs, lr=lr, batch_size=batch_size, **fit_kwargs))
+            histories.append((fit_fn or fit)(rbm, x, epochs=epochs, lr=lr, batch_size=batch_size, **fit_kwargs))
             rbms.append(rbm)
             if l < L - 1:
                 with torch.no_grad():

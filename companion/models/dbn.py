@@ -179,7 +179,7 @@ class DBN(nn.Module):
     # ------------------------------------------------------------------ greedy pretraining
     def pretrain(self, X, y=None, *, epochs: int | Sequence[int] = 10, lr: float | Sequence[float] = 0.05,
                  batch_size: int = 100, momentum: float = 0.9, seed: int | None = None,
-                 progress: bool = True, device="auto", **fit_kwargs) -> list[History]:
+                 progress: bool = True, device="auto", fit_fn=None, **fit_kwargs) -> list[History]:
         """Greedy layer-wise pretraining: each RBM is fit on the hidden probabilities of the one below.
 
         Parameters
@@ -189,6 +189,9 @@ class DBN(nn.Module):
         epochs, lr : int/float or one per RBM
             The paper's recipe is SGD with momentum; ``GaussianHiddenRBM`` wants a
             learning rate about 100 times smaller.
+        fit_fn : callable, optional
+            Stands in for :func:`companion.fit` (same signature), e.g. a
+            checkpointing wrapper such as ``companion.reproduce``'s.
         **fit_kwargs
             Passed to :func:`companion.fit` for every layer.
 
@@ -203,13 +206,13 @@ class DBN(nn.Module):
         lrs = [lr] * n if isinstance(lr, (int, float)) else list(lr)
         if len(epochs) != n or len(lrs) != n:
             raise ValueError(f"epochs and lr need one value per RBM ({n}), got {epochs} and {lrs}.")
-        histories, data = [], X
+        histories, data, fit_fn = [], X, fit_fn or fit
         for i, rbm in enumerate(self.rbms):
             if i == n - 1 and y is not None:
                 data = torch.cat([data, one_hot(y, self.n_labels, data.dtype)], 1)
             if i == 0:
                 rbm.init_visible_bias(data)
-            histories.append(fit(rbm, data, epochs=epochs[i], lr=lrs[i], batch_size=batch_size, optimizer="sgd",
+            histories.append(fit_fn(rbm, data, epochs=epochs[i], lr=lrs[i], batch_size=batch_size, optimizer="sgd",
                                  optimizer_kwargs={"momentum": momentum}, seed=None if seed is None else seed + i,
                                  progress=progress, device=device, **fit_kwargs))
             if i < n - 1:
@@ -321,7 +324,7 @@ class DBN(nn.Module):
     # ------------------------------------------------------------------ up-down fine-tuning
     def up_down(self, X, y=None, *, epochs: int = 10, lr: float = 0.01, batch_size: int = 100,
                 top_k: int = 3, momentum: float = 0.0, seed: int | None = None, progress: bool = True,
-                device="auto", **fit_kwargs) -> History:
+                device="auto", fit_fn=None, **fit_kwargs) -> History:
         """Contrastive wake-sleep fine-tuning (Hinton, Osindero & Teh 2006, appendix B).
 
         For each batch: a stochastic *up* pass with the recognition weights; the
@@ -338,12 +341,13 @@ class DBN(nn.Module):
         weights (used by :meth:`to_autoencoder`). Metrics: ``recon`` (squared
         error per example of the bottom layer predicted from the up pass) and
         ``sleep_error`` (the same for the top hidden layer recovered from the fantasy).
+        ``fit_fn`` stands in for :func:`companion.fit`, as in :meth:`pretrain`.
         """
         X, y = self._prepare(X, y)
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
         data = X if y is None else (X, y)
-        return fit(_UpDown(self, top_k), data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="sgd",
+        return (fit_fn or fit)(_UpDown(self, top_k), data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="sgd",
                    optimizer_kwargs={"momentum": momentum}, seed=seed, progress=progress, device=device,
                    **fit_kwargs)
 

@@ -70,6 +70,11 @@ class VAE(nn.Module):
     corruption : Corruption, (kind, level) or None
         Denoising VAE: in training the encoder sees a corrupted input and the
         likelihood is of the clean one.
+    binarize : bool
+        Dynamic binarization (Burda et al. 2016): every training batch of grey
+        levels is replaced by a fresh Bernoulli sample, pixel ~ Bernoulli(intensity),
+        so the model sees a new binary data set each epoch. Evaluate it on a set
+        binarized once (``mnist(..., binarize="sample")``).
     """
 
     supports_amp = True
@@ -77,7 +82,7 @@ class VAE(nn.Module):
     def __init__(self, dims: Sequence[int] = (784, 400), latent_dim: int = 20, activation: str = "relu",
                  likelihood: str = "bernoulli", beta: float = 1.0, warmup_steps: int = 0, conv: bool = False,
                  channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28),
-                 corruption=None):
+                 corruption=None, binarize: bool = False):
         super().__init__()
         dims = [int(d) for d in dims]
         if len(dims) < 2 or any(d < 1 for d in dims):
@@ -86,6 +91,8 @@ class VAE(nn.Module):
             raise ValueError(f"latent_dim={latent_dim} must be positive.")
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood={likelihood!r}: use 'bernoulli' or 'gaussian'.")
+        if binarize and likelihood != "bernoulli":
+            raise ValueError("binarize=True draws binary pixels; it needs likelihood='bernoulli'.")
         if beta < 0 or warmup_steps < 0:
             raise ValueError("need beta >= 0 and warmup_steps >= 0.")
         input_shape = tuple(int(s) for s in input_shape)
@@ -93,7 +100,8 @@ class VAE(nn.Module):
             raise ValueError(f"conv=True: dims[0]={dims[0]} must equal the pixels of input_shape={input_shape}.")
         self.config = {"dims": dims, "latent_dim": int(latent_dim), "activation": activation,
                        "likelihood": likelihood, "beta": float(beta), "warmup_steps": int(warmup_steps),
-                       "conv": bool(conv), "channels": [int(c) for c in channels], "input_shape": list(input_shape)}
+                       "conv": bool(conv), "channels": [int(c) for c in channels], "input_shape": list(input_shape),
+                       "binarize": bool(binarize)}
         self.corruption = as_corruption(corruption)
         self.config["corruption"] = None if self.corruption is None else self.corruption.as_config()
         hidden, latent = dims[-1], int(latent_dim)
@@ -183,6 +191,8 @@ class VAE(nn.Module):
         """
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         check_batch(x, self.input_shape, "VAE.loss", unit_interval=self.config["likelihood"] == "bernoulli")
+        if self.config.get("binarize") and self.training:
+            x = torch.bernoulli(x.detach())
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
         mu, logvar = self.encode(x_in)
         z = self.reparameterize(mu, logvar)
