@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 # Keep BLAS/torch from oversubscribing the cores when nbval kernels run.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all test book install info clean clean-book bench
+.PHONY: all test book install info clean clean-book bench reproduce
 
 all: test book
 
@@ -26,12 +26,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # jupyter-cache re-executes a chapter only when its code cells change, so the
-# cache is dropped whenever companion/ or the pins change (hash kept in _build).
+# cache is dropped whenever companion/, a record under results/ or the pins change
+# (hash kept in _build): no page shows a stale record.
 book: export TQDM_MININTERVAL := 600
 book: $(STAMP)
-	@h=$$(find companion -name '*.py' | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
+	@h=$$( (find companion -name '*.py'; find results -name '*.json' 2>/dev/null) | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.companion-hash 2>/dev/null)" != "$$h" ]; then \
-	  echo "companion changed: executing every chapter afresh"; rm -rf _build/.jupyter_cache; fi; \
+	  echo "companion or results/ changed: executing every page afresh"; rm -rf _build/.jupyter_cache; fi; \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	mkdir -p _build && echo "$$h" > _build/.companion-hash
 
@@ -43,6 +44,12 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/fit_dense_ae.py
 	$(BIN)/python benchmarks/rbm_cd.py
+
+# Every paper reproduction at its `cpu` budget, one after another (about an hour each on
+# 2 cores; --resume continues one that was interrupted). Run it from a clean checkout or
+# worktree at a committed HEAD, so that each record names the code that produced it.
+reproduce: $(STAMP)
+	$(BIN)/python -m companion reproduce all --budget cpu --resume
 
 clean-book:
 	rm -rf _build

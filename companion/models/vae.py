@@ -42,6 +42,18 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
+def importance_log_weights(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                           eps: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log p(x, z_i) - \\log q(z_i \\mid x)` at :math:`z_i = \\mu + \\sigma \\odot \\varepsilon_i`: (s, n).
+
+    ``eps`` has shape (s, n, latent_dim); used by the IWAE objective and by
+    :func:`companion.estimate.iwae_log_likelihood`.
+    """
+    z = mu + torch.exp(0.5 * logvar) * eps
+    log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+    return model.log_px_given_z(x, z) + log_prior - gaussian_log_density(z, mu, logvar)
+
+
 class VAE(nn.Module):
     """A variational autoencoder.
 
@@ -70,6 +82,11 @@ class VAE(nn.Module):
     corruption : Corruption, (kind, level) or None
         Denoising VAE: in training the encoder sees a corrupted input and the
         likelihood is of the clean one.
+    k : int
+        Importance samples of the training objective: 1 is the ELBO; k > 1 is the
+        importance-weighted bound :math:`\\mathcal L_k` of Burda et al. (2016)
+        (:func:`companion.estimate.iwae_log_likelihood` gives its formula), which
+        trains the same model to a tighter bound at k times the decoder's cost.
     binarize : bool
         Dynamic binarization (Burda et al. 2016): every training batch of grey
         levels is replaced by a fresh Bernoulli sample, pixel ~ Bernoulli(intensity),
@@ -82,7 +99,7 @@ class VAE(nn.Module):
     def __init__(self, dims: Sequence[int] = (784, 400), latent_dim: int = 20, activation: str = "relu",
                  likelihood: str = "bernoulli", beta: float = 1.0, warmup_steps: int = 0, conv: bool = False,
                  channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28),
-                 corruption=None, binarize: bool = False):
+                 corruption=None, k: int = 1, binarize: bool = False):
         super().__init__()
         dims = [int(d) for d in dims]
         if len(dims) < 2 or any(d < 1 for d in dims):
@@ -91,6 +108,8 @@ class VAE(nn.Module):
             raise ValueError(f"latent_dim={latent_dim} must be positive.")
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood={likelihood!r}: use 'bernoulli' or 'gaussian'.")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k={k!r}: the number of importance samples must be a positive integer.")
         if binarize and likelihood != "bernoulli":
             raise ValueError("binarize=True draws binary pixels; it needs likelihood='bernoulli'.")
         if beta < 0 or warmup_steps < 0:
@@ -101,7 +120,7 @@ class VAE(nn.Module):
         self.config = {"dims": dims, "latent_dim": int(latent_dim), "activation": activation,
                        "likelihood": likelihood, "beta": float(beta), "warmup_steps": int(warmup_steps),
                        "conv": bool(conv), "channels": [int(c) for c in channels], "input_shape": list(input_shape),
-                       "binarize": bool(binarize)}
+                       "k": k, "binarize": bool(binarize)}
         self.corruption = as_corruption(corruption)
         self.config["corruption"] = None if self.corruption is None else self.corruption.as_config()
         hidden, latent = dims[-1], int(latent_dim)
@@ -187,7 +206,9 @@ class VAE(nn.Module):
         """Negative (beta-weighted) ELBO, averaged over the batch, in nats per example.
 
         Metrics: ``rec`` (−log p(x|z)), ``kl``, ``elbo`` (the true bound, beta = 1)
-        and the KL weight in force, ``beta``.
+        and the KL weight in force, ``beta``. With ``k > 1`` the loss is
+        :math:`-\\mathcal L_k` instead (beta and the warm-up do not apply) and the
+        metric is ``iwae_bound``.
         """
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         check_batch(x, self.input_shape, "VAE.loss", unit_interval=self.config["likelihood"] == "bernoulli")
@@ -195,6 +216,14 @@ class VAE(nn.Module):
             x = torch.bernoulli(x.detach())
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
         mu, logvar = self.encode(x_in)
+        k = self.config.get("k", 1)
+        if k > 1:
+            if self.training:
+                self.step += 1
+            log_w = importance_log_weights(self, x, mu.float(), logvar.float(),
+                                           torch.randn(k, *mu.shape, device=mu.device))
+            bound = (torch.logsumexp(log_w, 0) - math.log(k)).mean()
+            return -bound, {"iwae_bound": bound.detach()}
         z = self.reparameterize(mu, logvar)
         rec = -self.log_px_given_z(x, z).mean()
         kl = gaussian_kl(mu.float(), logvar.float()).mean()

@@ -10,6 +10,7 @@ package's public API only. :func:`reproduce` runs one and writes its record
 from __future__ import annotations
 
 import importlib
+import math
 import time
 
 from .runner import PROVENANCE_KEYS, RECORD_KEYS, ReproduceError, Run, find_data
@@ -35,6 +36,12 @@ def experiment(name: str):
     return importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
 
 
+def _finite(x) -> float | None:
+    """An interval's end as a float, or None where it is open (AIS's lower end when 3 s.e. exceed the mean)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def reproduce(name: str, budget: str = "cpu", *, device="auto", data=None, out="results", resume: bool = False,
               restart: bool = False, every: int = 5, progress: bool = True, command: str | None = None) -> dict:
     """Run experiment ``name`` at ``budget`` and return the record it wrote.
@@ -58,8 +65,8 @@ def reproduce(name: str, budget: str = "cpu", *, device="auto", data=None, out="
           f"{' (dirty)' if ctx.dirty else ''}", flush=True)
     metrics = module.run(ctx, ctx.settings)
     paper = {**module.PAPER, "target": module.TARGETS.get(budget)}
-    record = ctx.record({k: (list(map(float, v)) if isinstance(v, list) else float(v)) for k, v in metrics.items()},
-                        paper)
+    record = ctx.record({k: ([_finite(x) for x in v] if isinstance(v, list) else float(v))
+                         for k, v in metrics.items()}, paper)
     print(f"{name} ({budget}): {record['metrics']} in {time.perf_counter() - t0:.0f} s this call, "
           f"{record['provenance']['wall_seconds']:.0f} s in all -> {ctx.record_path}", flush=True)
     return record

@@ -17,6 +17,7 @@ PAPER = {"source": "Hinton & Salakhutdinov (2006), Science 313, p. 507 (MNIST cl
          "cite": "hinton2006reducing", "figure": "1.2% test error (random initialization 1.6%)",
          "values": {"test_error": 0.012, "random_init_test_error": 0.016}}
 TARGETS = {"cpu": "test_error <= 0.013 and < random_init_test_error"}
+CHECKS = {"cpu": lambda m: m["test_error"] <= 0.013 and m["test_error"] < m["random_init_test_error"]}
 
 _BASE = dict(layers=[784, 500, 500, 2000], rbm_lr=0.05, rbm_momentum=0.9, weight_cost=2e-4, rbm_batch_size=100,
              optimizer="sgd", momentum=0.9, batch_size=100)

@@ -13,6 +13,7 @@ PAPER = {"source": "Hinton, Osindero & Teh (2006), Neural Computation 18, table 
          "cite": "hinton2006fast", "figure": "1.25% test error",
          "values": {"test_error": 0.0125}}
 TARGETS = {"cpu": "test_error <= 0.020"}
+CHECKS = {"cpu": lambda m: m["test_error"] <= 0.020}
 
 _BASE = dict(layers=[784, 500, 500, 2000], n_labels=10, rbm_lr=0.05, rbm_momentum=0.9, weight_cost=2e-4,
              batch_size=100, updown_lr=0.01, updown_momentum=0.5)

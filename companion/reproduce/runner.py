@@ -15,6 +15,7 @@ import datetime as _dt
 import gzip
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -197,6 +198,12 @@ class Run:
             self._data_cache[key] = (X[:n], y[:n]) if n is not None else (X, y)
         return self._data_cache[key]
 
+    def data_summary(self) -> str:
+        """The splits this run read, e.g. ``MNIST train 60,000 (binarize=sample, seed 0); test 10,000 ...``."""
+        parts = [f"{split} {len(X):,}" + (f" (binarize={b}, seed {seed})" if b else "")
+                 for (split, b, seed, _), (X, _) in self._data_cache.items()]
+        return "official MNIST idx files: " + "; ".join(parts)
+
     # ------------------------------------------------------------------ resumable work
     def fit(self, model: torch.nn.Module, X, *, key: str | None = None, epochs: int = 10,
             optimizer: str = "adam", lr: float = 1e-3, optimizer_kwargs: dict | None = None,
@@ -272,17 +279,17 @@ class Run:
     # ------------------------------------------------------------------ the record
     def record(self, metrics: dict[str, Any], paper: dict[str, Any]) -> dict:
         """Write ``out/<budget>/<name>.json`` atomically and remove the checkpoint."""
-        bad = {k: v for k, v in metrics.items() if not isinstance(v, (float, list))}
+        bad = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isfinite(v))
+               and not isinstance(v, list)}
         if bad:
-            raise TypeError(f"metrics must be floats (or intervals as lists): {bad}")
+            raise ValueError(f"metrics must be finite floats (or intervals as lists): {bad}")
         fits = self.state["fits"]
         record = {
             "experiment": self.name,
             "budget": self.budget,
             "metrics": metrics,
             "paper": paper,
-            "config": {**self.settings, "data": "official MNIST, 60,000 train / 10,000 test",
-                       "device_requested": str(self.device)},
+            "config": {**self.settings, "data": self.data_summary(), "device_requested": str(self.device)},
             "provenance": {
                 "commit": self.commit,
                 "dirty": self.dirty,
@@ -296,7 +303,7 @@ class Run:
             },
         }
         self.record_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.record_path, (json.dumps(record, indent=2) + "\n").encode())
+        write_atomic(self.record_path, (json.dumps(record, indent=2, allow_nan=False) + "\n").encode())
         if self.ckpt_path.exists():
             self.ckpt_path.unlink()
         return record

@@ -165,3 +165,53 @@ def test_denoising_vae_corrupts_only_the_encoder_input(tmp_path):
     assert (seen[0][x == 1] == 0).any() and (seen[0] <= x).all()  # masked input reached the encoder
     restored = cp.load(cp.save(VAE(dims=(20, 8), latent_dim=2, corruption=("masking", 0.5)), tmp_path / "d.pt"))
     assert restored.corruption == vae.corruption
+
+
+def test_iwae_objective_tightens_with_k_and_matches_the_estimator():
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.full((64, 20), 0.3))
+    vae = VAE((20, 16), latent_dim=3)
+    bounds = {}
+    for k in (1, 5, 50):
+        model = VAE((20, 16), latent_dim=3, k=k)
+        model.load_state_dict(vae.state_dict())
+        model.eval()
+        torch.manual_seed(1)
+        loss, metrics = model.loss(x)
+        bounds[k] = -loss.item()
+        if k > 1:
+            assert metrics["iwae_bound"].item() == pytest.approx(bounds[k])
+            from companion.estimate import iwae_log_likelihood
+            est = iwae_log_likelihood(model, x, k=k, seed=3)
+            assert est.mean == pytest.approx(bounds[k], abs=0.5)  # two Monte Carlo draws of the same bound
+    assert bounds[1] < bounds[5] < bounds[50]
+    with pytest.raises(ValueError, match="importance samples"):
+        VAE((20, 16), latent_dim=3, k=0)
+
+
+def test_iwae_objective_trains_through_fit():
+    torch.manual_seed(0)
+    X = torch.bernoulli(torch.full((200, 20), 0.3))
+    vae = VAE((20, 16), latent_dim=3, k=5)
+    history = cp.fit(vae, X, epochs=3, progress=False, lr=1e-2)
+    assert history["loss"][-1] < history["loss"][0]
+    assert "iwae_bound" in history
+
+
+def test_dynamic_binarization_draws_fresh_binary_pixels_in_training_only():
+    torch.manual_seed(0)
+    x = torch.rand(32, 20)
+    vae = VAE((20, 16), latent_dim=3, binarize=True)
+    seen = []
+    real = vae.log_px_given_z
+    vae.log_px_given_z = lambda xb, z: seen.append(xb.clone()) or real(xb, z)
+    vae.train()
+    vae.loss(x)
+    vae.loss(x)
+    assert all(set(s.unique().tolist()) <= {0.0, 1.0} for s in seen)
+    assert not torch.equal(seen[0], seen[1]), "each batch is binarized afresh"
+    vae.eval()
+    vae.loss(x)
+    assert torch.equal(seen[-1], x), "evaluation scores the data as given"
+    with pytest.raises(ValueError, match="bernoulli"):
+        VAE((20, 16), latent_dim=3, likelihood="gaussian", binarize=True)

@@ -1,0 +1,178 @@
+"""The reproductions: every experiment's smoke budget end to end, resume, refusals and the records' schema."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import companion.reproduce as rp
+from companion.data.idx import write_idx
+from companion.data.mnist import DataNotFoundError, mnist
+from companion.reproduce import runner
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    """600 train / 200 test real digits (the embedded set) written as official idx files."""
+    d = tmp_path_factory.mktemp("mnist")
+    for split, name, n in (("train", "train", 600), ("test", "t10k", 200)):
+        X, y = mnist(split, flatten=False, verbose=False)
+        images = (X[:n, 0] * 255).round().to(torch.uint8).numpy()
+        write_idx(d / f"{name}-images-idx3-ubyte.gz", images)
+        write_idx(d / f"{name}-labels-idx1-ubyte.gz", y[:n].numpy().astype(np.uint8))
+    return d
+
+
+def check_record(record: dict, name: str, budget: str) -> None:
+    assert tuple(record) == rp.RECORD_KEYS
+    assert record["experiment"] == name and record["budget"] == budget
+    assert set(record["provenance"]) == set(rp.PROVENANCE_KEYS)
+    assert record["metrics"], "a record without metrics"
+    for key, value in record["metrics"].items():
+        if isinstance(value, list):  # an interval; an open end is null
+            assert len(value) == 2 and all(v is None or math.isfinite(v) for v in value), key
+        else:
+            assert isinstance(value, float) and math.isfinite(value), key
+    module = rp.experiment(name)
+    assert set(module.PAPER["values"]) <= set(record["metrics"]), "every published figure has our counterpart"
+    assert record["paper"]["cite"] == module.PAPER["cite"]
+    prov = record["provenance"]
+    assert len(prov["data_md5"]) == 4 and prov["wall_seconds"] > 0 and prov["command"].startswith("python -m")
+
+
+@pytest.mark.parametrize("name", list(rp.EXPERIMENTS))
+def test_smoke_budget_end_to_end(name, idx_dir, tmp_path):
+    torch.manual_seed(0)
+    record = rp.reproduce(name, "smoke", data=idx_dir, out=tmp_path, progress=False, device="cpu")
+    path = tmp_path / "smoke" / f"{name}.json"
+    assert json.loads(path.read_text()) == record
+    check_record(record, name, "smoke")
+    assert record["provenance"]["data_md5"] == runner.idx_md5(idx_dir)
+    assert not (tmp_path / ".checkpoints" / "smoke" / f"{name}.pt").exists(), "the checkpoint outlived the record"
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_an_interrupted_run(idx_dir, tmp_path, monkeypatch):
+    calls = []
+    real_fit = runner.fit
+
+    def fit(model, X, **kw):
+        calls.append(type(model).__name__)
+        if len(calls) == 4:  # after the three pretraining fits
+            raise Interrupt
+        return real_fit(model, X, **kw)
+
+    monkeypatch.setattr(runner, "fit", fit)
+    with pytest.raises(Interrupt):
+        rp.reproduce("dbn-backprop", "smoke", data=idx_dir, out=tmp_path, progress=False, device="cpu")
+    ckpt = tmp_path / ".checkpoints" / "smoke" / "dbn-backprop.pt"
+    assert ckpt.exists()
+    state = torch.load(ckpt, weights_only=True)
+    assert sorted(state["progress"]["fits"]) == ["pretrain/0", "pretrain/1", "pretrain/2"]
+    # without --resume an interrupted run is never silently discarded
+    with pytest.raises(rp.ReproduceError, match="--resume"):
+        rp.reproduce("dbn-backprop", "smoke", data=idx_dir, out=tmp_path, progress=False, device="cpu")
+    calls.clear()
+    record = rp.reproduce("dbn-backprop", "smoke", data=idx_dir, out=tmp_path, progress=False, device="cpu",
+                          resume=True)
+    assert calls == ["Classifier", "Classifier"], "resume retrained what the checkpoint held"
+    check_record(record, "dbn-backprop", "smoke")
+    assert not ckpt.exists()
+
+
+def test_resume_continues_inside_a_fit(idx_dir, tmp_path, monkeypatch):
+    """A fit interrupted after its first chunk resumes at the chunk's end, with its optimizer state."""
+    chunks = []
+    real_fit = runner.fit
+
+    def fit(model, X, **kw):
+        chunks.append(kw["epochs"])
+        if len(chunks) == 2:
+            raise Interrupt
+        return real_fit(model, X, **kw)
+
+    monkeypatch.setattr(runner, "fit", fit)
+    settings = {"epochs": 3}
+    ctx = runner.Run("rbm-ais", "smoke", settings, out=tmp_path, data=idx_dir, every=2, progress=False)
+    X, _ = ctx.mnist("train", binarize="sample", n=200)
+    from companion.models import BernoulliRBM
+
+    rbm = BernoulliRBM(784, 8)
+    with pytest.raises(Interrupt):
+        ctx.fit(rbm, X, key="rbm", epochs=3, optimizer="sgd", lr=0.1, optimizer_kwargs={"momentum": 0.5})
+    saved = {k: v.clone() for k, v in rbm.state_dict().items()}
+    chunks.clear()
+    ctx = runner.Run("rbm-ais", "smoke", settings, out=tmp_path, data=idx_dir, every=2, progress=False, resume=True)
+    fresh = BernoulliRBM(784, 8)
+    history = ctx.fit(fresh, X, key="rbm", epochs=3, optimizer="sgd", lr=0.1, optimizer_kwargs={"momentum": 0.5})
+    assert chunks == [1], "only the last epoch was left to train"
+    assert history.epochs == 3
+    assert not torch.equal(fresh.W, saved["W"])
+
+
+def test_resume_refuses_a_checkpoint_of_another_commit(idx_dir, tmp_path, monkeypatch):
+    ctx = runner.Run("rbm-ais", "smoke", {"a": 1}, out=tmp_path, data=idx_dir, progress=False)
+    ctx.step("x", lambda: 1.0)
+    monkeypatch.setattr(runner, "code_state", lambda: ("0" * 40, False))
+    with pytest.raises(rp.ReproduceError, match="was written by commit"):
+        runner.Run("rbm-ais", "smoke", {"a": 1}, out=tmp_path, data=idx_dir, resume=True)
+    monkeypatch.undo()
+    with pytest.raises(rp.ReproduceError, match="other settings"):
+        runner.Run("rbm-ais", "smoke", {"a": 2}, out=tmp_path, data=idx_dir, resume=True)
+    ctx = runner.Run("rbm-ais", "smoke", {"a": 1}, out=tmp_path, data=idx_dir, resume=True)
+    assert ctx.step("x", lambda: pytest.fail("a finished step ran again")) == 1.0
+    assert runner.Run("rbm-ais", "smoke", {"a": 1}, out=tmp_path, data=idx_dir, restart=True).state["steps"] == {}
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "find_idx_dir", lambda d: None)
+    with pytest.raises(DataNotFoundError, match="--data DIR"):
+        rp.reproduce("deep-ae", "smoke", data=tmp_path / "nowhere", out=tmp_path)
+
+
+def test_cli_reports_missing_data_and_bad_names(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "companion", "reproduce", *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=REPO)
+    result = run("deep-ae", "--budget", "smoke", "--data", str(tmp_path), "--out", str(tmp_path))
+    assert result.returncode == 2 and "--data DIR" in result.stderr and "Traceback" not in result.stderr
+    result = run("deep-autoencoder")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_unknown_experiment_and_budget():
+    with pytest.raises(ValueError, match="unknown experiment"):
+        rp.experiment("dbn")
+    with pytest.raises(ValueError, match="unknown budget"):
+        rp.reproduce("dbm", "huge")
+
+
+def test_records_refuse_non_finite_metrics(idx_dir, tmp_path):
+    ctx = runner.Run("dbm", "smoke", {}, out=tmp_path, data=idx_dir)
+    with pytest.raises(ValueError, match="finite"):
+        ctx.record({"test_error": float("nan")}, {})
+    assert not (tmp_path / "smoke" / "dbm.json").exists()
+
+
+COMMITTED = sorted(p for b in ("cpu", "gpu", "paper") for p in (REPO / "results" / b).glob("*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[f"{p.parent.name}/{p.stem}" for p in COMMITTED])
+def test_committed_record(path):
+    record = json.loads(path.read_text())
+    check_record(record, path.stem, path.parent.name)
+    commit = record["provenance"]["commit"]
+    known = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO, capture_output=True)
+    assert known.returncode == 0, f"{path.name} names commit {commit}, which is not in this repository's history"
+    assert record["provenance"]["dirty"] is False, "a committed record must come from a clean checkout"
+    if record["budget"] == "cpu":
+        assert record["provenance"]["wall_seconds"] <= 3600, "the cpu budget is an hour on 2 cores"
