@@ -7,6 +7,7 @@ Nothing here computes a result: every figure comes from a record under
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from . import BUDGETS, EXPERIMENTS, experiment
@@ -119,7 +120,9 @@ def chapter_rows(name: str, quick: dict[str, float], root: str | Path = "results
 
 
 def results_root() -> Path:
-    """The repository's ``results/`` folder (beside the package in a clone), else ``./results``."""
+    """``$COMPANION_RESULTS``, else the repository's ``results/`` (beside the package in a clone), else ``./results``."""
+    if os.environ.get("COMPANION_RESULTS"):
+        return Path(os.environ["COMPANION_RESULTS"])
     for candidate in (Path(__file__).resolve().parents[2], Path.cwd(), *Path.cwd().parents):
         if (candidate / "results").is_dir():
             return candidate / "results"

@@ -176,3 +176,51 @@ def test_committed_record(path):
     assert record["provenance"]["dirty"] is False, "a committed record must come from a clean checkout"
     if record["budget"] == "cpu":
         assert record["provenance"]["wall_seconds"] <= 3600, "the cpu budget is an hour on 2 cores"
+
+
+@pytest.fixture(scope="module")
+def fixture_records(idx_dir, tmp_path_factory):
+    """Records of two smoke runs, filed as a cpu and a gpu record (what the page reads)."""
+    root = tmp_path_factory.mktemp("results")
+    for name, budget in (("deep-ae", "cpu"), ("dbm", "gpu")):
+        record = rp.reproduce(name, "smoke", data=idx_dir, out=root / "runs", progress=False, device="cpu")
+        record["budget"] = budget
+        (root / budget).mkdir(exist_ok=True)
+        (root / budget / f"{name}.json").write_text(json.dumps(record))
+    return root
+
+
+def test_report_tables_from_records(fixture_records):
+    from companion.reproduce import report
+
+    records = report.load_records(fixture_records)
+    assert [(r["experiment"], r["budget"]) for r in records] == [("deep-ae", "cpu"), ("dbm", "gpu")]
+    for lang in ("en", "zh"):
+        table = report.table(records, lang)
+        lines = table.splitlines()
+        assert len(lines) == 2 + len(rp.EXPERIMENTS), "one row per record, one per experiment without any"
+        deep = next(line for line in lines if line.startswith("| `deep-ae`"))
+        sse = records[0]["metrics"]["test_sse"]
+        assert f"{sse:.2f}" in deep and records[0]["provenance"]["commit"][:8] in deep
+        assert ("missed" if lang == "en" else "未达到") in deep  # a smoke-sized autoencoder is far from 4.0
+        assert "{cite}`hinton2006reducing`" in deep
+        assert "reproduce rbm-ais --budget cpu" in table, "an experiment without a record says how to make one"
+    rows = report.chapter_rows("dbm", {"test_error": 0.031, "test_log_likelihood_bound": -119.0}, fixture_records)
+    assert "3.10%" in rows and "-119.00" in rows and "Ours (gpu)" in rows and "0.95%" in rows
+    assert "No full-scale record" in report.chapter_rows("vae-nll", {}, fixture_records)
+
+
+def test_reproductions_page_renders_fixture_records(fixture_records, monkeypatch):
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+
+    monkeypatch.setenv("COMPANION_RESULTS", str(fixture_records))
+    nb = jupytext.read(REPO / "book" / "reproductions.md")
+    nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(REPO / "book")}}).execute()
+    glued = {o["metadata"]["scrapbook"]["name"]: o["data"]["application/papermill.record/text/markdown"]
+             for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+             if "scrapbook" in o.get("metadata", {})}
+    assert set(glued) == {"table_en", "table_zh"}
+    record = json.loads((fixture_records / "cpu" / "deep-ae.json").read_text())
+    for text in glued.values():
+        assert record["provenance"]["commit"][:8] in text and f"{record['metrics']['test_sse']:.2f}" in text
