@@ -1,14 +1,16 @@
 """Checkpoints: a model's ``state_dict`` plus the config that rebuilds it.
 
 Files are written atomically (temporary file, then rename) and read with
-``torch.load(weights_only=True)``, so loading never runs pickled code.
-A model is checkpointable when it has a ``config`` dict of constructor
-arguments and lives in the ``companion`` package.
+``torch.load(weights_only=True)``, so loading never runs pickled code. The
+class a file names is looked up in :func:`registry`, the explicit list of
+companion's model classes, and nowhere else: a crafted file cannot make
+``load`` call any other function. A model is checkpointable when its class is
+in that registry and it has a ``config`` dict of constructor arguments.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +24,24 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint that is unreadable or does not fit the model."""
+
+
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, type]:
+    """``{"module:QualName": class}`` of every model class that :func:`save` writes and :func:`load` rebuilds.
+
+    The public classes of :mod:`companion.models` that keep a ``config``; built
+    once, from that explicit list, never from a module attribute a file names.
+    """
+    from . import models
+
+    classes = [getattr(models, name) for name in models.__all__]
+    return {f"{c.__module__}:{c.__qualname__}": c for c in classes
+            if isinstance(c, type) and issubclass(c, nn.Module) and c is not models.Classifier}
+
+
+def _key(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def save(model: nn.Module, path: str | os.PathLike) -> Path:
@@ -39,14 +59,20 @@ def save(model: nn.Module, path: str | os.PathLike) -> Path:
             "checkpoint could not rebuild it; save model.state_dict() with torch.save instead."
         )
     cls = type(model)
+    if _key(cls) not in registry():
+        raise CheckpointError(
+            f"{cls.__name__} is not one of companion's model classes ({', '.join(sorted(c.__name__ for c in registry().values()))}), "
+            "so load() could not rebuild it; save model.state_dict() with torch.save instead.")
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; give a file name, e.g. {path / 'model.pt'}.")
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "class": _key(cls),
         "config": config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
     os.close(fd)
@@ -73,17 +99,15 @@ def _read(path: Path) -> dict:
     return payload
 
 
-def _resolve_class(name: str) -> type:
-    module, _, qualname = name.partition(":")
-    if not (module == "companion" or module.startswith("companion.")):
-        raise CheckpointError(f"checkpoint names class {name!r}, which is not part of companion.")
-    try:
-        obj = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise CheckpointError(f"checkpoint names class {name!r}, which this companion lacks.") from exc
-    return obj
+def _resolve_class(name) -> type:
+    """The registered class ``name`` names; anything else is refused before anything is called."""
+    cls = registry().get(name) if isinstance(name, str) else None
+    if cls is None:
+        module = name.partition(":")[0] if isinstance(name, str) else ""
+        where = "is not part of companion" if not module.startswith("companion") else "is not a companion model class"
+        raise CheckpointError(f"checkpoint names class {name!r}, which {where}; only companion's models "
+                              f"({', '.join(sorted(c.__name__ for c in registry().values()))}) can be loaded.")
+    return cls
 
 
 def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | None = None) -> nn.Module:
@@ -103,12 +127,20 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
         Unreadable file, or a checkpoint whose architecture differs from ``model``;
         ``model`` is left untouched in that case.
     """
+    from .config import get_device
+
     path = Path(path)
+    target = None if device is None else get_device(device)  # a bad device fails before the file is read
     payload = _read(path)
-    cls = _resolve_class(payload["class"])
+    cls = _resolve_class(payload.get("class"))
+    if not isinstance(payload.get("config"), dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{path} lacks its config or state_dict; it was not written by companion.save.")
     if model is None:
-        model = cls(**payload["config"])
-        target_device = device or "cpu"
+        try:
+            model = cls(**payload["config"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} holds a config that {cls.__name__} rejects ({exc}).") from exc
+        target_device = target or "cpu"
     else:
         mine = f"{type(model).__module__}:{type(model).__qualname__}"
         if mine != payload["class"] or getattr(model, "config", None) != payload["config"]:
@@ -117,7 +149,7 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
                 f"model is {type(model).__name__}({_fmt(getattr(model, 'config', {}))}); build the "
                 "model with the checkpoint's config, or call load(path) to rebuild it."
             )
-        target_device = device or next(model.parameters()).device
+        target_device = target or next(model.parameters()).device
     ours = model.state_dict()
     theirs = payload["state_dict"]
     # an empty tensor is state not sized yet (e.g. an unfitted PCA); it takes the saved shape

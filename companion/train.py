@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -33,8 +35,13 @@ _OPTIMIZERS = {
 }
 
 
+#: A parameter beyond this magnitude means training has exploded, even while still finite.
+MAX_PARAMETER = 1e6
+
+
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; the model was restored to its last good state."""
+    """The loss became NaN or infinite, or a parameter exceeded :data:`MAX_PARAMETER` in magnitude;
+    the model was restored to its last good state."""
 
 
 @dataclass
@@ -98,6 +105,13 @@ def _as_tuple(data: Any, name: str) -> tuple[torch.Tensor, ...]:
     if out[0].is_floating_point() and not torch.isfinite(out[0]).all():
         raise ValueError(f"{name} contains NaN or infinite values; clean or impute them first.")
     return tuple(out)
+
+
+def _positive_int(value, name: str) -> int:
+    """``value`` as an int when it is a positive integer (numpy's included); bools and floats are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__}).")
+    return int(value)
 
 
 def _fits_on(device: torch.device, tensors: Sequence[torch.Tensor]) -> bool:
@@ -243,17 +257,26 @@ def fit(
     Raises
     ------
     TrainingDiverged
-        If the loss becomes NaN or infinite; parameters are restored to those at
-        the start of the failing epoch, so the model is not left corrupted.
+        If the loss becomes NaN or infinite, or after an epoch any parameter is
+        non-finite or beyond :data:`MAX_PARAMETER` (1e6) in magnitude; parameters
+        are restored to those at the start of the failing epoch, so the model is
+        not left corrupted, and the message names the likely cause.
+    KeyboardInterrupt
+        Re-raised after an interrupt (Ctrl-C) with the model restored to the last
+        completed epoch, which the message names.
     """
     if not hasattr(model, "loss"):
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit cannot train it.")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    epochs = _positive_int(epochs, "epochs")
+    batch_size = _positive_int(batch_size, "batch_size")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+    if clip_grad_norm is not None and not (isinstance(clip_grad_norm, (int, float)) and clip_grad_norm > 0
+                                           and math.isfinite(clip_grad_norm)):
+        raise ValueError(f"clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}; a negative "
+                         "norm would turn every step into gradient ascent.")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience must be a positive integer (epochs without improvement) or None, got {patience!r}.")
 
     device = get_device(device)
     model.to(device)
@@ -276,6 +299,11 @@ def fit(
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _make_optimizer(optimizer, params, lr, weight_decay, optimizer_kwargs or {}, device)
+    mine = {id(p) for p in params}
+    if not any(id(p) in mine for group in opt.param_groups for p in group["params"]):
+        raise ValueError(f"the optimizer updates none of {type(model).__name__}'s parameters (was it built on "
+                         "another model, or before the model was rebuilt?); build it on model.parameters() or "
+                         "pass its name, e.g. optimizer='adam'.")
     amp_dtype = _amp_dtype(amp, model, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     gen = torch.Generator(device="cpu")
@@ -286,6 +314,7 @@ def fit(
         gen.seed()
 
     history = History(device=str(device))
+    epoch, good_state, good_opt = 0, copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
     monitor = "val_loss" if val is not None else "loss"
     best, best_state, wait = math.inf, None, 0
     n = len(tensors[0])
@@ -306,7 +335,7 @@ def fit(
                     loss, metrics = model.loss(batch)
                 # a sync per batch is free on the CPU; on a GPU check every few batches
                 if (device.type == "cpu" or step % 20 == 0) and not torch.isfinite(loss):
-                    _diverged(model, opt, good_state, good_opt, epoch, step, loss)
+                    _diverged(model, opt, good_state, good_opt, epoch, step, loss, tensors[0])
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -323,7 +352,9 @@ def fit(
                 _accumulate(totals, loss, metrics, size, device)
             record = {key: (value / n).item() for key, value in totals.items()}
             if not math.isfinite(record["loss"]):
-                _diverged(model, opt, good_state, good_opt, epoch, math.ceil(n / batch_size) - 1, record["loss"])
+                _diverged(model, opt, good_state, good_opt, epoch, math.ceil(n / batch_size) - 1, record["loss"],
+                          tensors[0])
+            _check_parameters(model, opt, good_state, good_opt, epoch, tensors[0])
             if val is not None:
                 scores = evaluate(model, val if len(val) > 1 else val[0], batch_size=max(batch_size, 1024))
                 record.update({f"val_{key}": value for key, value in scores.items()})
@@ -344,6 +375,12 @@ def fit(
                 break
             if stop:
                 break
+    except KeyboardInterrupt:
+        model.load_state_dict(good_state)
+        opt.load_state_dict(good_opt)
+        raise KeyboardInterrupt(
+            f"training was interrupted in epoch {epoch + 1}; the model was restored to its parameters after "
+            f"epoch {epoch} (the last one completed){' (its start)' if epoch == 0 else ''}.") from None
     finally:
         bar.close()
     if best_state is not None:
@@ -352,11 +389,45 @@ def fit(
     return history
 
 
-def _diverged(model, opt, good_state, good_opt, epoch, step, loss) -> None:
+def _check_parameters(model, opt, good_state, good_opt, epoch, X) -> None:
+    """Restore and raise when a parameter is non-finite or beyond :data:`MAX_PARAMETER` after an epoch."""
+    worst, name = 0.0, ""
+    with torch.no_grad():
+        for key, p in model.named_parameters():
+            size = p.detach().abs().max().item() if p.numel() else 0.0
+            if not math.isfinite(size) or size > worst:
+                worst, name = size, key
+                if not math.isfinite(size):
+                    break
+    if math.isfinite(worst) and worst <= MAX_PARAMETER:
+        return
+    model.load_state_dict(good_state)
+    opt.load_state_dict(good_opt)
+    raise TrainingDiverged(
+        f"training diverged in epoch {epoch + 1}: parameter {name!r} reached {worst:.3g} (the limit is "
+        f"{MAX_PARAMETER:g}); the model was restored to its parameters at the start of that epoch. "
+        + _likely_cause(opt, X))
+
+
+def _likely_cause(opt, X: torch.Tensor) -> str:
+    """What most likely made training diverge, from the learning rate and the data's scale."""
+    causes = []
+    lr = max((g.get("lr", 0.0) for g in opt.param_groups), default=0.0)
+    if lr >= 1.0:
+        causes.append(f"the learning rate {lr:g} is large for this model: lower it (1e-3 for Adam, 0.01-0.1 for SGD)")
+    scale = X.detach().abs().max().item() if X.is_floating_point() and X.numel() else 0.0
+    if scale > 1e3:
+        causes.append(f"the data reach {scale:.3g} in magnitude: standardize them (or divide pixels by 255)")
+    if not causes:
+        return ("Lower the learning rate, clip gradients (clip_grad_norm=1.0) or check the data for extreme "
+                "values.")
+    return "Likely cause: " + "; ".join(causes) + "."
+
+
+def _diverged(model, opt, good_state, good_opt, epoch, step, loss, X) -> None:
     model.load_state_dict(good_state)
     opt.load_state_dict(good_opt)
     raise TrainingDiverged(
         f"the loss became {float(torch.as_tensor(loss).detach())} at epoch {epoch + 1}, batch {step + 1}; the model was "
-        "restored to its parameters at the start of that epoch. Lower the learning rate, "
-        "clip gradients (clip_grad_norm=1.0) or check the data for extreme values."
+        "restored to its parameters at the start of that epoch. " + _likely_cause(opt, X)
     )

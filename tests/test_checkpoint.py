@@ -81,3 +81,64 @@ def test_pca_round_trip(tmp_path):
     pca = cp.models.PCA(4).fit(X)
     restored = load(save(pca, tmp_path / "pca.pt"))
     assert torch.equal(restored.encode(X[:3]), pca.encode(X[:3]))
+
+
+def _crafted(path, cls, config=None):
+    torch.save({"format": "companion-checkpoint", "version": 1, "class": cls, "config": config or {},
+                "state_dict": {}}, path)
+    return path
+
+
+@pytest.mark.parametrize("cls, config", [
+    ("companion.data.movielens:subprocess.run", {"args": ["touch", "PWNED"]}),
+    ("companion.data.files:write_atomic", {"target": "PWNED", "payload": b"x"}),
+    ("companion.checkpoint:os.system", {"command": "touch PWNED"}),
+    ("companion.models.rbm:torch.save", {}),
+    ("companion.models.dbm:_DoubledRBM", {"n_visible": 2, "n_hidden": 2}),
+    (["not", "a", "name"], {}),
+])
+def test_crafted_class_names_are_refused_before_anything_is_called(tmp_path, monkeypatch, cls, config):
+    import subprocess
+
+    import companion.data.files
+
+    called = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(companion.data.files, "write_atomic", lambda *a, **k: called.append(a))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="only companion's models"):
+        load(_crafted(tmp_path / "evil.pt", cls, config))
+    assert called == [] and not (tmp_path / "PWNED").exists()
+
+
+def test_registry_holds_exactly_the_saveable_models(tmp_path):
+    names = {cls.__name__ for cls in cp.checkpoint.registry().values()}
+    assert {"BernoulliRBM", "DBN", "DBM", "VAE", "DenseAutoencoder", "PCA", "SoftmaxRBM"} <= names
+    assert "Classifier" not in names
+
+    class Mine(cp.models.BernoulliRBM):
+        pass
+
+    with pytest.raises(CheckpointError, match="not one of companion's model classes"):
+        save(Mine(4, 2), tmp_path / "mine.pt")
+    assert not (tmp_path / "mine.pt").exists()
+
+
+def test_load_validates_the_device_and_save_refuses_a_directory(tmp_path):
+    path = save(cp.models.BernoulliRBM(4, 2), tmp_path / "m.pt")
+    with pytest.raises(cp.config.ConfigError, match="not a device name"):
+        load(path, device="gpu0")
+    with pytest.raises(cp.config.ConfigError, match="no usable CUDA"):
+        load(path, device="cuda") if not torch.cuda.is_available() else pytest.skip("has CUDA")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(CheckpointError, match="is a directory; give a file name"):
+        save(cp.models.BernoulliRBM(4, 2), tmp_path / "dir")
+
+
+def test_a_config_the_class_rejects_is_a_checkpoint_error(tmp_path):
+    path = _crafted(tmp_path / "bad.pt", "companion.models.rbm:BernoulliRBM", {"n_visible": -3, "n_hidden": 2})
+    with pytest.raises(CheckpointError, match="rejects"):
+        load(path)
+    path = _crafted(tmp_path / "bad2.pt", "companion.models.rbm:BernoulliRBM", {"n_visible": 3, "bogus": 1})
+    with pytest.raises(CheckpointError, match="rejects"):
+        load(path)

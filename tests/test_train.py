@@ -197,3 +197,69 @@ def test_named_adam_uses_the_fused_kernel_unless_told_otherwise():
     assert _make_optimizer("adam", params, 1e-3, 0.0, {}, cpu).defaults["fused"] is True
     assert not _make_optimizer("adam", params, 1e-3, 0.0, {"foreach": True}, cpu).defaults["fused"]
     assert not _make_optimizer(torch.optim.Adam, params, 1e-3, 0.0, {}, cpu).defaults["fused"]
+
+
+# ---------------------------------------------------------------------- training cannot silently go wrong
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(clip_grad_norm=-1.0), "clip_grad_norm must be a positive number"),
+    (dict(clip_grad_norm=0), "clip_grad_norm must be a positive number"),
+    (dict(clip_grad_norm=float("nan")), "clip_grad_norm must be a positive number"),
+    (dict(patience=0), "patience must be a positive integer"),
+    (dict(patience=1.5), "patience must be a positive integer"),
+    (dict(epochs=True), "epochs must be a positive integer"),
+    (dict(epochs=2.7), "epochs must be a positive integer"),
+    (dict(batch_size=False), "batch_size must be a positive integer"),
+])
+def test_bad_training_settings_are_refused(kwargs, words):
+    model = MeanModel(start=3.0)
+    with pytest.raises(ValueError, match=words):
+        fit(model, torch.zeros(8, 1), progress=False, **kwargs)
+    assert model.p.item() == 3.0
+
+
+def test_numpy_integers_are_integers():
+    import numpy as np
+
+    history = fit(MeanModel(), torch.zeros(8, 1), epochs=np.int64(2), batch_size=np.int32(4), progress=False)
+    assert history.epochs == 2
+
+
+def test_an_optimizer_of_another_model_is_refused():
+    model, other = MeanModel(start=3.0), MeanModel()
+    with pytest.raises(ValueError, match="updates none of MeanModel's parameters"):
+        fit(model, torch.zeros(8, 1), optimizer=torch.optim.SGD(other.parameters(), lr=0.1), progress=False)
+
+
+def test_exploding_but_finite_parameters_are_caught_and_restored():
+    cp.seed_everything(0)
+    X = torch.bernoulli(torch.full((200, 16), 0.3))
+    rbm = cp.models.BernoulliRBM(16, 8)
+    fit(rbm, X, epochs=1, optimizer="sgd", lr=0.05, progress=False)
+    before = {k: v.clone() for k, v in rbm.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match=r"parameter '.' reached .* limit is 1e\+06.*learning rate 1e\+30 is large"):
+        fit(rbm, X, epochs=3, optimizer="sgd", lr=1e30, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in rbm.state_dict().items())
+
+
+def test_divergence_names_unscaled_data_as_the_cause():
+    model = MeanModel(start=0.0)
+    with pytest.raises(TrainingDiverged, match=r"data reach 2\.55e\+07 in magnitude: standardize"):
+        fit(model, torch.full((8, 1), 2.55e7), epochs=2, optimizer="sgd", lr=0.5, progress=False)
+
+
+def test_keyboard_interrupt_restores_the_last_completed_epoch():
+    class Interrupting(MeanModel):
+        calls = 0
+
+        def loss(self, batch):
+            Interrupting.calls += 1
+            if Interrupting.calls == 7:  # 2 batches per epoch: in epoch 4
+                raise KeyboardInterrupt
+            return super().loss(batch)
+
+    model, states = Interrupting(start=3.0), []
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted in epoch 4; the model was restored to its parameters "
+                                                r"after epoch 3"):
+        fit(model, torch.zeros(20, 1), epochs=10, batch_size=10, optimizer="sgd", lr=0.1, progress=False,
+            callback=lambda e, m, h: states.append(m.p.item()))
+    assert model.p.item() == pytest.approx(states[-1])
