@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checks import as_data, model_dtype
 from .config import get_device
 from .utils import evaluating
 
@@ -87,13 +88,16 @@ class History:
             self.history.setdefault(key, []).append(float(value))
 
 
-def _as_tuple(data: Any, name: str) -> tuple[torch.Tensor, ...]:
-    items = data if isinstance(data, (tuple, list)) else (data,)
-    out = []
-    for item in items:
+def _as_tuple(data: Any, name: str, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
+    """``X`` or ``(X, y, ...)`` as tensors; ``X`` (numpy, list of lists, DataFrame, any real dtype) in ``dtype``."""
+    batch = isinstance(data, tuple) or (isinstance(data, list) and data and getattr(data[0], "ndim", 0) >= 2)
+    items = data if batch else (data,)
+    out = [as_data(items[0], dtype or torch.float32, name) if dtype is not None or not isinstance(items[0], torch.Tensor)
+           else items[0]]
+    for item in items[1:]:
         if not isinstance(item, torch.Tensor):
             try:
-                item = torch.as_tensor(item)
+                item = torch.as_tensor(np.asarray(item.to_numpy() if hasattr(item, "to_numpy") else item))
             except Exception as exc:  # numpy object arrays, ragged lists, ...
                 raise TypeError(f"{name} must be tensors or arrays, got {type(item).__name__}.") from exc
         out.append(item)
@@ -178,7 +182,7 @@ def evaluate(
     model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
 ) -> dict[str, float]:
     """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
-    tensors = _as_tuple(X, "X")
+    tensors = _as_tuple(X, "X", None if getattr(model, "index_input", False) else model_dtype(model))
     device = next(model.parameters()).device if device is None else get_device(device)
     totals: dict[str, torch.Tensor] = {}
     n = len(tensors[0])
@@ -266,7 +270,8 @@ def fit(
         completed epoch, which the message names.
     """
     if not hasattr(model, "loss"):
-        raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit cannot train it.")
+        hint = " Train it with model.pretrain(X) instead." if hasattr(model, "pretrain") else ""
+        raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit cannot train it.{hint}")
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
     if not 0.0 <= validation_split < 1.0:
@@ -280,8 +285,10 @@ def fit(
 
     device = get_device(device)
     model.to(device)
-    tensors = _as_tuple(X, "X")
-    val = None if validation_data is None else _as_tuple(validation_data, "validation_data")
+    # a model whose batches start with indices (index_input) gets its data as given
+    dtype = None if getattr(model, "index_input", False) else model_dtype(model)
+    tensors = _as_tuple(X, "X", dtype)
+    val = None if validation_data is None else _as_tuple(validation_data, "validation_data", dtype)
     if hasattr(model, "check_data"):
         # once for the whole set, so that loss() need not sync a GPU on every batch
         model.check_data(tensors[0])

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import converts_input
 from ..corrupt import as_corruption
 from ..utils import batched_apply
 
@@ -80,7 +81,8 @@ def check_batch(x, shape, name: str, unit_interval: bool = False, values: bool |
     if unit_interval and (x.min() < 0 or x.max() > 1):
         raise ValueError(
             f"{name}: values must lie in [0, 1] for a Bernoulli (BCE) output, found "
-            f"[{x.min().item():.3g}, {x.max().item():.3g}]; rescale the data or use loss='mse'."
+            f"[{x.min().item():.3g}, {x.max().item():.3g}]; rescale the data (uint8 pixels: divide by 255) or use "
+            "loss='mse'."
         )
 
 
@@ -166,6 +168,7 @@ class Autoencoder(nn.Module):
         out = self.config["output"]
         return torch.sigmoid(a) if out == "sigmoid" else torch.tanh(a) if out == "tanh" else a
 
+    @converts_input
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Code ``z = e(x)``: (n, *input_shape) -> (n, *code_shape)."""
         check_batch(x, self.input_shape, f"{type(self).__name__}.encode")
@@ -199,6 +202,7 @@ class Autoencoder(nn.Module):
             return weight * z.abs().sum(1).mean()
         return weight * kl_bernoulli(self.config["target_rate"], z.mean(0)).sum()
 
+    @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Reconstruction loss (plus the sparsity penalty) of a batch.
 
@@ -232,14 +236,17 @@ class Autoencoder(nn.Module):
         return rec, metrics
 
     # -- whole data sets ------------------------------------------------------------
+    @converts_input
     def reconstruction_error(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Per-example squared error summed over inputs, ``sum_i (x_i - x_hat_i)^2``: shape (n,)."""
         return batched_apply(self, lambda xb: (self(xb) - xb).pow(2).reshape(len(xb), -1).sum(1), X, batch_size)
 
+    @converts_input
     def transform(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Codes of a whole data set, without gradients, on the CPU."""
         return batched_apply(self, self.encode, X, batch_size)
 
+    @converts_input
     def reconstruct(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Reconstructions ``d(e(x))`` of a whole data set, on the CPU."""
         return batched_apply(self, self, X, batch_size)

@@ -121,6 +121,7 @@ class MatrixFactorization(nn.Module, _Fitted):
     """
 
     supports_amp = False
+    index_input = True  # fit's batches are (user, item, rating) triples: the indices stay integers
 
     def __init__(self, n_users: int, n_items: int, n_factors: int = 100, *, reg: float = 0.02,
                  init_std: float = 0.1, clip=(1.0, 5.0)):

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import converts_input
 from .rbm import BernoulliRBM, bernoulli, check_unit_batch, given_gradients
 
 # companion.estimate imports companion.models, so it is imported inside the methods that use it
@@ -201,6 +202,7 @@ class DBM(nn.Module):
         return mus[1:]
 
     @torch.no_grad()
+    @converts_input
     def mean_field(self, v: torch.Tensor, steps: int | None = None, init=None) -> list[torch.Tensor]:
         """Factorial posterior :math:`Q(h) = \\prod_l \\prod_j \\mu_{lj}^{h_{lj}} (1-\\mu_{lj})^{1-h_{lj}}`.
 
@@ -233,6 +235,7 @@ class DBM(nn.Module):
                    for l in range(1, self.n_layers + 1))
 
     @torch.no_grad()
+    @converts_input
     def transform(self, v: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Mean-field features ``[mu_1, ..., mu_L]`` side by side, shape (N, n_h1 + ... + n_hL)."""
         return torch.cat(self.mean_field(v, steps), 1)
@@ -275,6 +278,7 @@ class DBM(nn.Module):
         self.chains = torch.cat(states, 1)
         return states
 
+    @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The SH2009 learning rule as a surrogate loss for :func:`companion.fit`.
 
@@ -530,6 +534,7 @@ class DBM(nn.Module):
         return ais_result(log_w, log_z_base, len(betas))
 
     @torch.no_grad()
+    @converts_input
     def variational_bound(self, v: torch.Tensor, log_z, steps: int | None = None) -> torch.Tensor:
         """Mean-field lower bound on :math:`\\log p(v)` in nats, shape (N,).
 
@@ -544,6 +549,7 @@ class DBM(nn.Module):
         return -self._mean_field_free_energy([v, *self._mean_field(v, steps)]) - float(log_z)
 
     @torch.no_grad()
+    @converts_input
     def log_likelihood_bound(self, X: torch.Tensor, log_z=None, steps: int | None = None, batch_size: int = 1024,
                              **ais_kwargs):
         """Mean :meth:`variational_bound` over ``X`` as a :class:`companion.estimate.LikelihoodEstimate`.

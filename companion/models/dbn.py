@@ -26,6 +26,7 @@ from torch import nn
 from ..train import History, fit
 from ..utils import batched_apply
 from .autoencoders import DeepAutoencoder, check_batch
+from ..checks import as_data
 from .classifier import Classifier, check_labels
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli, given_gradients
 
@@ -162,7 +163,7 @@ class DBN(nn.Module):
         check_batch(X, self.layer_sizes[0], type(self).__name__, unit_interval=True, values=True)
 
     def _as_data(self, X) -> torch.Tensor:
-        X = torch.as_tensor(X).to(self.top.W.dtype)
+        X = as_data(X, self.top.W.dtype, type(self).__name__)
         self.check_data(X)
         return X
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import converts_input
 from .autoencoders import check_batch
 
 
@@ -70,6 +71,7 @@ class PCA(nn.Module):
         if not self.fitted:
             raise RuntimeError("this PCA is not fitted yet; call .fit(X) first.")
 
+    @converts_input
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Code ``z = U_m^T (x - mu)``: (n, D) -> (n, m)."""
         self._require_fit()
@@ -86,10 +88,12 @@ class PCA(nn.Module):
 
     transform = encode
 
+    @converts_input
     def reconstruct(self, X: torch.Tensor) -> torch.Tensor:
         """``decode(encode(X))``: (n, D) -> (n, D)."""
         return self(X)
 
+    @converts_input
     def reconstruction_error(self, X: torch.Tensor) -> torch.Tensor:
         """Per-example ``sum_i (x_i - x_hat_i)^2``: shape (n,)."""
         return (self(X) - X).pow(2).sum(1)

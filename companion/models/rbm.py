@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import converts_input
 from .autoencoders import check_batch
 
 
@@ -172,6 +173,7 @@ class BernoulliRBM(nn.Module):
         """:math:`E(v,h) = -b^\\top v - c^\\top h - v^\\top W h`, one value per row: (N,)."""
         return -(v @ self.b) - (h @ self.c) - ((v @ self.W) * h).sum(1)
 
+    @converts_input
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`F(v) = -b^\\top v - \\sum_j \\operatorname{softplus}(c_j + (v^\\top W)_j)`, shape (N,).
 
@@ -225,12 +227,14 @@ class BernoulliRBM(nn.Module):
         return v
 
     @torch.no_grad()
+    @converts_input
     def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field reconstruction ``p(v | h = p(h|v))`` (no sampling), shape (N, n_visible)."""
         self.check_batch(v)
         return self.p_v_given_h(self.p_h_given_v(v))
 
     @torch.no_grad()
+    @converts_input
     def transform(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden features ``p(h = 1 | v)``, shape (N, n_hidden)."""
         self.check_batch(v)
@@ -285,6 +289,7 @@ class BernoulliRBM(nn.Module):
             first = None  # the chains are not reconstructions of this batch
         return v, first
 
+    @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate whose gradient is the likelihood-gradient estimate.
 
@@ -350,6 +355,7 @@ class BernoulliRBM(nn.Module):
 
     # ------------------------------------------------------------------ monitoring
     @torch.no_grad()
+    @converts_input
     def pseudo_log_likelihood(self, v: torch.Tensor, chunk: int = 64) -> torch.Tensor:
         """Pseudo-log-likelihood :math:`\\sum_i \\log p(v_i \\mid v_{-i})` per row, in nats: (N,).
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import converts_input
 from .autoencoders import check_batch
 from .rbm import BernoulliRBM
 
@@ -82,6 +83,7 @@ class _RealValuedRBM(BernoulliRBM):
         self.b.copy_(X.to(self.b).mean(0))
         return self
 
+    @converts_input
     def pseudo_log_likelihood(self, v: torch.Tensor, chunk: int = 64) -> torch.Tensor:
         raise NotImplementedError(
             f"{type(self).__name__} has continuous visible units, for which the pseudo-likelihood "
@@ -154,6 +156,7 @@ class _RealValuedRBM(BernoulliRBM):
         return v, first
 
     # ------------------------------------------------------------------ training
+    @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate ``mean F(v_data) - mean F(v_neg)``, differentiated by autograd.
 
@@ -387,6 +390,7 @@ class GaussianBernoulliRBM(_RealValuedRBM):
     def _free_energy(self, v: torch.Tensor, hidden_input: torch.Tensor) -> torch.Tensor:
         return 0.5 * (((v - self.b) ** 2) * torch.exp(-self.log_var)).sum(1) - _softplus(hidden_input).sum(1)
 
+    @converts_input
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`F(v) = \\sum_i (v_i-b_i)^2/2\\sigma_i^2 - \\sum_j \\operatorname{softplus}(c_j + \\sum_i v_i W_{ij}/\\sigma_i^2)`: (N,)."""
         return self._free_energy(v, self.hidden_input(v))
@@ -404,6 +408,7 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         return mean + self.visible_std() * _randn_like(mean, generator)
 
     @torch.no_grad()
+    @converts_input
     def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
         """Mean-field reconstruction :math:`b + W\\,p(h \\mid v)` (no sampling): (N, n_visible)."""
         self.check_batch(v)
@@ -598,6 +603,7 @@ class SpikeSlabRBM(_RealValuedRBM):
         return 0.5 * (v**2 * self.visible_precision_diag()).sum(1) - v @ self.b \
             - _softplus(hidden_input).sum(1) - const
 
+    @converts_input
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`F(v) = \\tfrac12 v^\\top\\Lambda v - b^\\top v - \\sum_j \\operatorname{softplus}(\\text{input}_j) - \\sum_j\\tfrac12\\log(2\\pi/\\alpha_j)`: (N,)."""
         return self._free_energy(v, self.hidden_input(v))
@@ -642,6 +648,7 @@ class SpikeSlabRBM(_RealValuedRBM):
         return torch.linalg.solve(self.visible_precision(h), rhs.unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
+    @converts_input
     def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
         """One deterministic pass: spikes at :math:`q = p(h \\mid v)`, slabs at their mean given
         :math:`h_j = 1`, then the mean of :math:`p(v \\mid s, h)` with h replaced by q: (N, n_visible)."""

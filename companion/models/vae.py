@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import converts_input
 from ..corrupt import as_corruption
 from ..utils import batched_apply, evaluating
 from .autoencoders import activation as make_activation
@@ -146,6 +147,7 @@ class VAE(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     # -- the two halves -------------------------------------------------------------
+    @converts_input
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of :math:`q(z\\mid x)`: ``(mu, logvar)``, each (n, latent_dim)."""
         check_batch(x, self.input_shape, "VAE.encode")
@@ -202,6 +204,7 @@ class VAE(nn.Module):
         z = self.reparameterize(mu, logvar)
         return self.log_px_given_z(x, z) - gaussian_kl(mu.float(), logvar.float())
 
+    @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Negative (beta-weighted) ELBO, averaged over the batch, in nats per example.
 
@@ -252,10 +255,12 @@ class VAE(nn.Module):
         with evaluating(self):
             return self.decode((1 - t) * mu[0] + t * mu[1]).cpu()
 
+    @converts_input
     def transform(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Posterior means ``mu(x)`` of a whole data set, on the CPU: (n, latent_dim)."""
         return batched_apply(self, lambda xb: self.encode(xb)[0], X, batch_size)
 
+    @converts_input
     def reconstruct(self, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """``decode(mu(x))`` for a whole data set, on the CPU."""
         return batched_apply(self, self, X, batch_size)
