@@ -84,6 +84,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """
     path = Path(path)
     array = np.asarray(array)
+    if not 1 <= array.ndim <= 255 or any(n >= 2**31 for n in array.shape):
+        raise IdxFormatError(f"idx stores 1 to 255 dimensions of fewer than 2^31 entries each; got shape {array.shape}.")
     for code, dtype in _IDX_TYPES.items():
         if dtype.kind == array.dtype.kind and dtype.itemsize == array.dtype.itemsize:
             break

