@@ -85,3 +85,29 @@ def converts_input(method: Callable) -> Callable:
         return method(self, (data, *X[1:]) if batch else data, *args, **kwargs)
 
     return wrapper
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int when it is an integer >= ``minimum`` (numpy integers too); bools and floats refused.
+
+    ``dims=2.7`` would otherwise be truncated to 2 and ``epochs=True`` read as 1.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__}).")
+    return int(value)
+
+
+def number(value, name: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> float:
+    """``value`` as a finite float within [low, high] (open ends where asked); bools refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not np.isfinite(value) or too_low or too_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        span = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{name} must be a finite number in {span}, got {value!r}.")
+    return value

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .checks import positive_int
 from .config import get_device
 from .models.vae import importance_log_weights
 from .utils import evaluating
@@ -83,8 +84,9 @@ def iwae_log_likelihood(model, X: torch.Tensor, k: int = 100, batch_size: int | 
         Mean over examples of :math:`\\mathcal L_k(x)`, its standard error, the
         per-example values and k.
     """
-    if k < 1:
-        raise ValueError(f"k={k}: need at least one importance sample.")
+    k = positive_int(k, f"k={k!r} (importance samples)")
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
     device = next(model.parameters()).device if device is None else get_device(device)
     model = model.to(device)
     pixels = math.prod(X.shape[1:])
@@ -273,6 +275,7 @@ def ais_log_partition(rbm, n_chains: int = 100, n_betas: int = 10000, base: torc
     betas = ais_betas(n_betas) if betas is None else torch.as_tensor(betas, dtype=torch.float64)
     if betas.ndim != 1 or betas[0] != 0 or betas[-1] != 1 or (betas.diff() <= 0).any():
         raise ValueError("betas must increase strictly from 0 to 1.")
+    n_chains, n_betas = positive_int(n_chains, "n_chains", 2), positive_int(n_betas, "n_betas", 2)
     if n_chains < 2:
         raise ValueError("n_chains must be at least 2 to give an interval.")
     gen = torch.Generator(device=device)

@@ -182,6 +182,7 @@ def evaluate(
     model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
 ) -> dict[str, float]:
     """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
+    batch_size = _positive_int(batch_size, "batch_size")
     tensors = _as_tuple(X, "X", None if getattr(model, "index_input", False) else model_dtype(model))
     device = next(model.parameters()).device if device is None else get_device(device)
     totals: dict[str, torch.Tensor] = {}

@@ -28,7 +28,11 @@ def batched_apply(
 
     The model's train/eval mode is restored afterwards.
     """
+    from .checks import as_data, model_dtype, positive_int
+
+    batch_size = positive_int(batch_size, "batch_size")
     device = next(model.parameters()).device
+    X = X if isinstance(X, torch.Tensor) and X.is_floating_point() else as_data(X, model_dtype(model))
     with evaluating(model):
-        out = [fn(xb.to(device)).cpu() for xb in torch.split(torch.as_tensor(X), batch_size)]
+        out = [fn(xb.to(device)).cpu() for xb in torch.split(X, batch_size)]
     return torch.cat(out)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input
+from ..checks import converts_input, number, positive_int
 from ..corrupt import as_corruption
 from ..utils import batched_apply
 
@@ -142,8 +142,8 @@ class Autoencoder(nn.Module):
             raise ValueError(f"sparsity={sparsity!r}: use None, 'l1' or 'kl'.")
         if sparsity == "kl" and code_activation != "sigmoid":
             raise ValueError("sparsity='kl' treats code units as firing rates; use code_activation='sigmoid'.")
-        if sparsity_weight < 0 or not 0 < target_rate < 1:
-            raise ValueError("need sparsity_weight >= 0 and 0 < target_rate < 1.")
+        sparsity_weight = number(sparsity_weight, "sparsity_weight", 0)
+        target_rate = number(target_rate, "target_rate (0 < target_rate < 1)", 0, 1, low_open=True, high_open=True)
         self._corruption = as_corruption(corruption)
         self.config = {
             "output": output,
@@ -302,9 +302,9 @@ class DenseAutoencoder(Autoencoder):
 
     def __init__(self, dims: Sequence[int] = (784, 128, 64, 12, 3), activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        dims = [int(d) for d in dims]
-        if len(dims) < 2 or any(d < 1 for d in dims):
-            raise ValueError(f"dims={dims}: need at least an input and a code width, all positive.")
+        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__") or len(list(dims)) < 2:
+            raise ValueError(f"dims={dims!r}: need at least an input and a code width, all positive integers.")
+        dims = [positive_int(d, f"every width in dims={list(dims)} (all positive integers)") for d in dims]
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: use one of {sorted(_ACTIVATIONS)}.")
         self.config = {"dims": dims, "activation": activation, **self.config}

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input
+from ..checks import converts_input, number, positive_int
 from .rbm import BernoulliRBM, bernoulli, check_unit_batch, given_gradients
 
 # companion.estimate imports companion.models, so it is imported inside the methods that use it
@@ -131,12 +131,9 @@ class DBM(nn.Module):
                  weight_cost: float = 0.0, init_std: float = 0.01):
         super().__init__()
         sizes = _check_sizes(layer_sizes)
-        for name, value in (("n_chains", n_chains), ("mean_field_steps", mean_field_steps),
-                            ("gibbs_steps", gibbs_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if weight_cost < 0:
-            raise ValueError(f"weight_cost must be non-negative, got {weight_cost}.")
+        n_chains, mean_field_steps, gibbs_steps = (positive_int(v, name) for v, name in (
+            (n_chains, "n_chains"), (mean_field_steps, "mean_field_steps"), (gibbs_steps, "gibbs_steps")))
+        weight_cost, init_std = number(weight_cost, "weight_cost", 0), number(init_std, "init_std", 0)
         self.config = dict(layer_sizes=sizes, n_chains=n_chains, mean_field_steps=mean_field_steps,
                            gibbs_steps=gibbs_steps, weight_cost=weight_cost, init_std=init_std)
         self.layer_sizes, self.n_visible, self.n_layers = sizes, sizes[0], len(sizes) - 1
@@ -491,6 +488,7 @@ class DBM(nn.Module):
             raise NotImplementedError(
                 f"AIS is implemented for two hidden layers (the paper's DBM), where it anneals h1 with v and "
                 f"h2 summed out; this DBM has {self.n_layers}. Use log_partition_exact() for a tiny model.")
+        n_chains, n_betas = positive_int(n_chains, "n_chains", 2), positive_int(n_betas, "n_betas", 2)
         if n_chains < 2:
             raise ValueError("n_chains must be at least 2 to give an interval.")
         (W0, W1), (b0, b1, b2) = [w.detach() for w in self.weights], [b.detach() for b in self.biases]

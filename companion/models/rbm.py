@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input
+from ..checks import converts_input, number, positive_int
 from .autoencoders import check_batch
 
 
@@ -140,13 +140,16 @@ class BernoulliRBM(nn.Module):
         init_std: float = 0.01,
     ):
         super().__init__()
-        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden), ("k", k)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if sparsity_target is not None and not 0 < sparsity_target < 1:
-            raise ValueError(f"sparsity_target must lie in (0, 1), got {sparsity_target}.")
-        if weight_cost < 0 or sparsity_cost < 0:
-            raise ValueError("weight_cost and sparsity_cost must be non-negative.")
+        n_visible, n_hidden, k = (positive_int(v, name) for v, name in
+                                  ((n_visible, "n_visible"), (n_hidden, "n_hidden"), (k, "k")))
+        n_chains = None if n_chains is None else positive_int(n_chains, "n_chains")
+        if sparsity_target is not None:
+            sparsity_target = number(sparsity_target, "sparsity_target", 0, 1, low_open=True, high_open=True)
+        weight_cost = number(weight_cost, "weight_cost", 0)
+        sparsity_cost = number(sparsity_cost, "sparsity_cost", 0)
+        sparsity_decay = number(sparsity_decay, "sparsity_decay", 0, 1, high_open=True)
+        init_std = number(init_std, "init_std", 0)
+        persistent = bool(persistent)
         self.config = dict(
             n_visible=n_visible, n_hidden=n_hidden, k=k, persistent=persistent, n_chains=n_chains,
             weight_cost=weight_cost, sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,

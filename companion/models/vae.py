@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input
+from ..checks import converts_input, number, positive_int
 from ..corrupt import as_corruption
 from ..utils import batched_apply, evaluating
 from .autoencoders import activation as make_activation
@@ -102,15 +102,15 @@ class VAE(nn.Module):
                  channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28),
                  corruption=None, k: int = 1, binarize: bool = False):
         super().__init__()
-        dims = [int(d) for d in dims]
-        if len(dims) < 2 or any(d < 1 for d in dims):
-            raise ValueError(f"dims={dims}: need the input width and at least one hidden width.")
-        if int(latent_dim) < 1:
-            raise ValueError(f"latent_dim={latent_dim} must be positive.")
+        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__") or len(list(dims)) < 2:
+            raise ValueError(f"dims={dims!r}: need the input width and at least one hidden width.")
+        dims = [positive_int(d, f"every width in dims={list(dims)} (all positive integers)") for d in dims]
+        latent_dim = positive_int(latent_dim, "latent_dim")
+        beta = number(beta, "beta", 0)
+        warmup_steps = positive_int(warmup_steps, "warmup_steps", minimum=0)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood={likelihood!r}: use 'bernoulli' or 'gaussian'.")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k={k!r}: the number of importance samples must be a positive integer.")
+        k = positive_int(k, "k (the number of importance samples)")
         if binarize and likelihood != "bernoulli":
             raise ValueError("binarize=True draws binary pixels; it needs likelihood='bernoulli'.")
         if beta < 0 or warmup_steps < 0:
