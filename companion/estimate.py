@@ -195,6 +195,7 @@ def ais_betas(n_betas: int) -> torch.Tensor:
     The proportions follow Salakhutdinov & Murray (2008): 500 steps on
     [0, 0.5], 4,000 on [0.5, 0.9], 10,000 on [0.9, 1] for K = 14,500.
     """
+    n_betas = positive_int(n_betas, "n_betas")
     if n_betas < 4:
         raise ValueError(f"n_betas={n_betas}: use at least 4 temperatures (thousands for a real estimate).")
     k1 = max(1, round(n_betas * 500 / 14500))

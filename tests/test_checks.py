@@ -87,3 +87,41 @@ def test_inputs_that_are_not_numbers_are_refused_clearly(bad, error, words):
         as_data(bad)
     with pytest.raises(error, match=words):
         BernoulliRBM(16, 4).transform(bad)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: BernoulliRBM(16, 4, init_std=-0.1), "init_std must be a finite number in \\[0, inf\\)"),
+    (lambda: BernoulliRBM(16, 4, sparsity_decay=1.0), "sparsity_decay must be a finite number in \\[0, 1\\)"),
+    (lambda: BernoulliRBM(16, 4, weight_cost=float("nan")), "weight_cost must be a finite number"),
+    (lambda: BernoulliRBM(16, 4, weight_cost=-1e-4), "weight_cost must be a finite number in \\[0, inf\\)"),
+    (lambda: BernoulliRBM(16, 4, n_chains=0), "n_chains must be an integer >= 1"),
+    (lambda: BernoulliRBM(16, 4, k=True), "k must be an integer >= 1, got True"),
+    (lambda: BernoulliRBM(16.0, 4), "n_visible must be an integer >= 1, got 16.0"),
+    (lambda: DenseAutoencoder((16, 2.7)), "dims=\\[16, 2.7\\] \\(all positive integers\\) must be an integer"),
+    (lambda: VAE((16, 8), latent_dim=2.5), "latent_dim must be an integer >= 1"),
+    (lambda: VAE((16, 8), latent_dim=2, warmup_steps=-1), "warmup_steps must be an integer >= 0"),
+    (lambda: DBM((16, 8), n_chains=1.5), "n_chains must be an integer >= 1"),
+    (lambda: DBM((16, 8), init_std=float("inf")), "init_std must be a finite number"),
+])
+def test_numeric_hyper_parameters_are_checked(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()
+
+
+def test_numpy_integers_are_sizes():
+    rbm = BernoulliRBM(np.int64(16), np.int32(4), k=np.int64(2))
+    assert rbm.config["n_visible"] == 16 and type(rbm.config["k"]) is int
+    assert DenseAutoencoder(np.array([16, 8, 2])).config["dims"] == [16, 8, 2]
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, X: cp.evaluate(m, X, batch_size=0),
+    lambda m, X: m.transform(X, batch_size=2.5),
+    lambda m, X: cp.estimate.iwae_log_likelihood(VAE((16, 8), latent_dim=2), X, k=10, batch_size=-1),
+    lambda m, X: cp.estimate.iwae_log_likelihood(VAE((16, 8), latent_dim=2), X, k=0.5),
+    lambda m, X: cp.estimate.ais_log_partition(BernoulliRBM(16, 4), n_chains=1),
+    lambda m, X: cp.estimate.ais_log_partition(BernoulliRBM(16, 4), n_betas=2000.5),
+])
+def test_batch_sizes_and_sample_counts_are_checked(call):
+    with pytest.raises(ValueError, match="must be (a positive|an) integer"):
+        call(DenseAutoencoder((16, 8, 2)), torch.rand(10, 16))
