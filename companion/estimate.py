@@ -336,6 +336,9 @@ def log_likelihood(rbm, X: torch.Tensor, log_z: float | AISResult, batch_size: i
         raise ValueError("log_likelihood needs binary data (0/1): binarize the pixels first, "
                          "e.g. cp.data.mnist(..., binarize='sample'); grey levels have no probability.")
     log_z = float(log_z)
+    if not math.isfinite(log_z):
+        raise ValueError(f"log_z={log_z}: the log partition function must be finite; an AIS run that overflowed or "
+                         "a log_partition_exact() beyond float range cannot give a likelihood.")
     values = [-rbm.free_energy(xb.to(rbm.W.device, rbm.W.dtype)).double() - log_z
               for xb in torch.split(X, batch_size)]
     return _summarize(torch.cat(values))

@@ -30,6 +30,7 @@ a deep belief network: greedy RBM pretraining on X, then backpropagation
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 import torch
@@ -42,7 +43,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .config import get_device
 from .models.dbn import DBN
 from .models.rbm import BernoulliRBM as _TorchRBM
-from .models.rbm import bernoulli
 from .train import fit as _fit
 from .utils import batched_apply
 
@@ -58,6 +58,22 @@ class _LenientRBM(_TorchRBM):
 
     def check_batch(self, v, values=None):
         pass
+
+    # one random stream whatever the dtype: float32 uniforms, compared in the model's dtype, so that
+    # float32 and float64 fits of the same data and seed agree to float32 rounding (as scikit-learn's do)
+    def _hidden_sample(self, mean, generator=None):
+        return _sample32(mean, generator)
+
+    def _visible_sample(self, p, generator=None):
+        return _sample32(p, generator)
+
+    def _initial_chains(self, v0, n):
+        return _sample32(v0.new_full((n, self.n_visible), 0.5))
+
+
+def _sample32(p: torch.Tensor, generator=None) -> torch.Tensor:
+    u = torch.rand(p.shape, generator=generator, device=p.device, dtype=torch.float32)
+    return (u.to(p.dtype) < p).to(p.dtype)
 
 
 def _seed_from(random_state) -> int | None:
@@ -122,9 +138,10 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return X
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        """X in the fitted model's dtype (a float32 X after a float64 fit, or the reverse, is converted)."""
         if not X.flags.writeable:  # torch cannot wrap read-only memory safely
             X = X.copy()
-        return torch.as_tensor(X, dtype=_DTYPES[X.dtype], device=self.model_.W.device)
+        return torch.as_tensor(X, device=self.model_.W.device).to(self.model_.W.dtype)
 
     def _check_params(self) -> None:
         for name in ("n_components", "batch_size", "n_iter"):
@@ -140,6 +157,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 torch.manual_seed(seed)
             model = _LenientRBM(X.shape[1], int(self.n_components), persistent=True, n_chains=int(self.batch_size))
         self.model_ = model.to(device=get_device(self.device), dtype=_DTYPES[X.dtype])
+        self._gibbs_generator = None
         self._n_features_out = int(self.n_components)
 
     def _export(self) -> None:
@@ -161,10 +179,21 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._steps = 0
         self._init_model(X, seed)
         data = self._tensor(X)
+        start = time.perf_counter()
+
+        def report(epoch, model, history):  # scikit-learn's verbose line, on standard output
+            nonlocal start
+            if self.verbose:
+                pl = model.pseudo_log_likelihood(data).mean().item()
+                print(f"[{type(self).__name__}] Iteration {epoch + 1}, pseudo-likelihood = {pl:.2f}, "
+                      f"time = {time.perf_counter() - start:.2f}s", flush=True)
+                start = time.perf_counter()
+            return False
+
         with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG alone
             _fit(self.model_, data, epochs=int(self.n_iter), batch_size=int(self.batch_size), optimizer="sgd",
-                 lr=float(self.learning_rate), device=self.model_.W.device, seed=seed,
-                 progress=bool(self.verbose))
+                 lr=float(self.learning_rate), device=self.model_.W.device, seed=seed, progress=False,
+                 callback=report)
         self._export()
         return self
 
@@ -192,14 +221,14 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """Hidden probabilities ``p(h = 1 | v)``: (n_samples, n_components), in X's float dtype."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        return self.model_.transform(self._tensor(X)).cpu().numpy()
+        return self.model_.transform(self._tensor(X)).cpu().numpy().astype(X.dtype, copy=False)
 
     @torch.no_grad()
     def score_samples(self, X):
         """Exact pseudo-log-likelihood per row, summed over the visible units (nats): (n_samples,)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        return self.model_.pseudo_log_likelihood(self._tensor(X)).cpu().numpy()
+        return self.model_.pseudo_log_likelihood(self._tensor(X)).cpu().numpy().astype(X.dtype, copy=False)
 
     @torch.no_grad()
     def gibbs(self, v):
@@ -207,13 +236,18 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_is_fitted(self)
         v = self._validate(v, reset=False)
         m = self.model_
-        gen = None
-        seed = _seed_from(self.random_state)
-        if seed is not None:
-            gen = torch.Generator(device=m.W.device).manual_seed(seed)
+        if getattr(self, "_gibbs_generator", None) is None or self._gibbs_generator.device != m.W.device:
+            # one generator per fitted model, seeded once: repeated calls draw new samples, as the
+            # advancing RandomState of scikit-learn's estimator does
+            seed = _seed_from(self.random_state)
+            self._gibbs_generator = torch.Generator(device=m.W.device)
+            if seed is None:
+                self._gibbs_generator.seed()
+            else:
+                self._gibbs_generator.manual_seed(seed)
         x = self._tensor(v)
-        h = bernoulli(m.p_h_given_v(x), gen)
-        return bernoulli(m.p_v_given_h(h), gen).cpu().numpy()
+        h = _sample32(m.p_h_given_v(x), self._gibbs_generator)
+        return _sample32(m.p_v_given_h(h), self._gibbs_generator).cpu().numpy().astype(v.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -128,3 +128,12 @@ def test_estimators_refuse_real_valued_rbms():
         log_partition_exact(grbm)
     with pytest.raises(TypeError, match="BernoulliRBM"):
         ais_log_partition(grbm, n_chains=4, n_betas=10)
+
+
+@pytest.mark.parametrize("log_z", [float("nan"), float("inf"), -float("inf")])
+def test_log_likelihood_refuses_a_non_finite_log_z(log_z):
+    from companion.estimate import log_likelihood
+    from companion.models import BernoulliRBM
+
+    with pytest.raises(ValueError, match="must be finite"):
+        log_likelihood(BernoulliRBM(4, 2), torch.ones(3, 4), log_z)

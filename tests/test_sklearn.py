@@ -239,3 +239,43 @@ def test_dbn_with_its_defaults_on_embedded_mnist_beats_chance_by_far():
     assert clf.network_[0].weight.dtype == torch.float32
     accuracy = clf.score(Xt, yt)
     assert accuracy > 0.85, accuracy  # chance is 0.1
+
+
+# ---------------------------------------------------------------------- behaves like scikit-learn's
+def test_repeated_gibbs_calls_draw_new_samples_and_repeat_with_the_seed(digits):
+    X = digits[0][:50]
+    rbm = BernoulliRBM(n_components=16, n_iter=2, random_state=0).fit(X)
+    first, second = rbm.gibbs(X), rbm.gibbs(X)
+    assert not np.array_equal(first, second), "the random state must advance between calls"
+    again = BernoulliRBM(n_components=16, n_iter=2, random_state=0).fit(X)
+    assert np.array_equal(again.gibbs(X), first) and np.array_equal(again.gibbs(X), second)
+
+
+def test_float32_and_float64_fits_agree_to_float32_rounding(digits):
+    X = digits[0][:200]
+    a = BernoulliRBM(n_components=16, n_iter=3, random_state=0).fit(X.astype(np.float64))
+    b = BernoulliRBM(n_components=16, n_iter=3, random_state=0).fit(X.astype(np.float32))
+    assert a.components_.dtype == np.float64 and b.components_.dtype == np.float32
+    np.testing.assert_allclose(a.components_, b.components_, atol=1e-4)
+    np.testing.assert_allclose(a.intercept_hidden_, b.intercept_hidden_, atol=1e-4)
+
+
+def test_another_float_dtype_after_fit_is_accepted(digits):
+    X = digits[0][:100]
+    rbm = BernoulliRBM(n_components=8, n_iter=1, random_state=0).fit(X.astype(np.float64))
+    X32 = X.astype(np.float32)
+    assert rbm.transform(X32).dtype == np.float32
+    np.testing.assert_allclose(rbm.transform(X32), rbm.transform(X), atol=1e-5)
+    assert rbm.score_samples(X32).shape == (100,)
+    assert rbm.gibbs(X32).dtype == np.float32
+    rbm.partial_fit(X32)
+
+
+def test_verbose_prints_scikit_learns_line(digits, capsys):
+    import re
+
+    BernoulliRBM(n_components=8, n_iter=2, random_state=0, verbose=1).fit(digits[0][:100])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for i, line in enumerate(lines, 1):
+        assert re.fullmatch(rf"\[BernoulliRBM\] Iteration {i}, pseudo-likelihood = -\d+\.\d\d, time = \d+\.\d\ds", line)

@@ -275,7 +275,7 @@ class BernoulliRBM(nn.Module):
             fresh = self.chains.ndim != 2 or self.chains.dtype != v0.dtype or self.chains.device != v0.device
             if fresh or (self.config["n_chains"] and len(self.chains) != self.config["n_chains"]):
                 n = self.config["n_chains"] or len(v0)
-                self.chains = bernoulli(v0.new_full((n, self.n_visible), 0.5))
+                self.chains = self._initial_chains(v0, n)
             h = self.sample_h(self.chains)
         else:
             h = h0
@@ -291,6 +291,10 @@ class BernoulliRBM(nn.Module):
             self.chains = v
             first = None  # the chains are not reconstructions of this batch
         return v, first
+
+    def _initial_chains(self, v0: torch.Tensor, n: int) -> torch.Tensor:
+        """PCD's first fantasy particles: uniform random bits, (n, n_visible), like ``v0``'s dtype and device."""
+        return bernoulli(v0.new_full((n, self.n_visible), 0.5))
 
     @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

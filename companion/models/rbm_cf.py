@@ -251,6 +251,17 @@ class _RatingRBM(nn.Module):
         return self._error(prediction, targets, targets > 0)
 
     @torch.no_grad()
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._fitted = True  # weights from a checkpoint are fitted weights
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "_fitted", False):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(R_train) first (or "
+                                 "companion.load a fitted one); its weights are still random.")
+
     def predict_proba(self, R, batch_size: int = 1024) -> torch.Tensor:
         """State probabilities of every item for every user given their ratings ``R``.
 
@@ -263,6 +274,8 @@ class _RatingRBM(nn.Module):
     @torch.no_grad()
     def predict(self, R, batch_size: int = 1024) -> torch.Tensor:
         """Point predictions for every (user, item), shape (n_users, n_items), on the CPU."""
+        R = self.check_data(R)  # a bad input is named before the missing fit
+        self._check_fitted()
         return self._point(self.predict_proba(R, batch_size))
 
     @torch.no_grad()
@@ -324,6 +337,7 @@ class _RatingRBM(nn.Module):
             set_k(schedule[0])
         if init_bias:
             self.init_visible_bias(R)
+        self._fitted = True  # from the first update on, the weights are the user's
         return _fit(self, R, epochs=epochs, lr=lr, optimizer="sgd", optimizer_kwargs=dict(momentum=momentum),
                     batch_size=batch_size, validation_data=validation, callback=callback, **fit_kwargs)
 

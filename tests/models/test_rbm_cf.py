@@ -147,6 +147,11 @@ def test_binary_rbm_encodes_likes_and_predicts_probabilities():
     rbm = BinaryRatingRBM(4, 3, threshold=3)
     R = torch.tensor([[1.0, 3.0, 5.0, 0.0]])
     assert torch.equal(rbm.encode(R)[0, 0], torch.tensor([0.0, 1.0, 1.0, 0.0]))
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):  # random weights predict nothing
+        rbm.predict(R)
+    rbm.fit(R, epochs=1, progress=False)
     p = rbm.predict(R)
     assert p.shape == (1, 4) and ((0 < p) & (p < 1)).all()
 
@@ -281,3 +286,17 @@ def test_rating_rbms_survive_a_checkpoint(cls, tmp_path):
     cp.save(rbm, tmp_path / "rbm.pt")
     loaded = cp.load(tmp_path / "rbm.pt")
     torch.testing.assert_close(loaded.predict(train), rbm.predict(train))
+
+
+def test_predict_before_fit_is_refused_but_a_loaded_model_is_fitted(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    import companion as cp
+
+    rbm = SoftmaxRBM(4, 3)
+    R = torch.tensor([[1.0, 3.0, 5.0, 0.0], [2.0, 0.0, 4.0, 1.0]])
+    with pytest.raises(NotFittedError, match="SoftmaxRBM is not fitted yet"):
+        rbm.predict(R)
+    rbm.fit(R, epochs=1, progress=False)
+    loaded = cp.load(cp.save(rbm, tmp_path / "rbm.pt"))
+    assert torch.equal(loaded.predict(R), rbm.predict(R))
