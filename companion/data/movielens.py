@@ -179,7 +179,11 @@ def _download_grouplens(version: str, timeout: float = 60.0) -> Path:
     temporary folder renamed into place, so a failure leaves no half folder.
     """
     base = Path(data_root()) / "movielens"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot create {base} for the download ({exc.strerror or exc}); set "
+                                "COMPANION_DATA to a writable folder") from None
     archive, target, md5 = base / f"ml-{version}.zip", base / f"ml-{version}", _ZIP_MD5[version]
     if target.exists():
         # a folder without the ratings file (else step 2 had found it): never overwrite it
@@ -194,8 +198,14 @@ def _download_grouplens(version: str, timeout: float = 60.0) -> Path:
         digest = hashlib.md5(payload).hexdigest()
         if digest != md5:
             raise DataNotFoundError(f"{url}: checksum mismatch (MD5 {digest}, expected {md5}); nothing was kept")
-        write_atomic(archive, payload)
-    staging = Path(tempfile.mkdtemp(dir=base, prefix=f".ml-{version}-"))
+        try:
+            write_atomic(archive, payload)
+        except OSError as exc:
+            raise DataNotFoundError(f"cannot write {archive} ({exc.strerror or exc})") from None
+    try:
+        staging = Path(tempfile.mkdtemp(dir=base, prefix=f".ml-{version}-"))
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot write in {base} ({exc.strerror or exc})") from None
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
@@ -233,8 +243,13 @@ def _pip_download(directory: Path) -> subprocess.CompletedProcess:
 
 def _fetch_wheel(target: Path, tried: list[str]) -> None:
     """Let pip fetch the wheel into a staging folder; keep it only if its SHA-256 matches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pip-download-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pip-download-"))
+    except OSError as exc:
+        why = (f"its cache folder {target.parent} cannot be written ({exc.strerror or exc}); set COMPANION_DATA to a "
+               "writable folder")
+        raise DataNotFoundError(_wheel_failed(target, tried, why)) from None
     try:
         try:
             result = _pip_download(staging)

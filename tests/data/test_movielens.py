@@ -536,3 +536,13 @@ def test_blank_lines_with_spaces_are_skipped(tmp_path):
     (tmp_path / "u.data").write_text("\n".join(lines))
     ratings = movielens(root=tmp_path, verbose=False)
     assert ratings.values.tolist() == [list(r) for r in RATINGS]
+
+
+@pytest.mark.parametrize("download", [None, True])
+def test_an_unwritable_data_root_is_the_loaders_error_not_an_oserror(tmp_path, monkeypatch, download):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("COMPANION_DATA", str(blocker))
+    monkeypatch.setattr(ml.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download should start"))
+    with pytest.raises(DataNotFoundError, match="COMPANION_DATA to a writable folder"):
+        movielens("100k", download=download)
