@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import number, positive_int
 from ..data.ratings import RatingMatrix, check_aligned
 from ..utils import batched_apply
 from .rbm import given_gradients
@@ -70,11 +71,9 @@ class _RatingRBM(nn.Module):
     def __init__(self, n_items: int, n_hidden: int = 100, *, k: int = 1, weight_cost: float = 0.001,
                  init_std: float = 0.01, n_levels: int = 5, per_item: bool = False):
         super().__init__()
-        for name, value in (("n_items", n_items), ("n_hidden", n_hidden), ("k", k), ("n_levels", n_levels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if weight_cost < 0:
-            raise ValueError(f"weight_cost must be non-negative, got {weight_cost}.")
+        n_items, n_hidden, k, n_levels = (positive_int(v, name) for v, name in (
+            (n_items, "n_items"), (n_hidden, "n_hidden"), (k, "k"), (n_levels, "n_levels")))
+        weight_cost, init_std = number(weight_cost, "weight_cost", 0), number(init_std, "init_std", 0)
         self.n_items, self.n_hidden, self.k, self.n_levels = n_items, n_hidden, k, n_levels
         self.weight_cost = weight_cost
         self.per_item = per_item
