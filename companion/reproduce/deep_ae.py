@@ -22,8 +22,8 @@ _BASE = dict(dims=[784, 1000, 500, 250, 30], rbm_lr=[0.1, 0.1, 0.1, 0.001], rbm_
 BUDGETS = {
     "smoke": {**_BASE, "n_train": 600, "n_test": 200, "rbm_epochs": [1, 1, 1, 1], "epochs": 1, "lr": 1e-3,
               "lr_decay": 1.0},
-    "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 10, 20], "epochs": 70, "lr": 1e-3,
-            "lr_decay": 0.97},
+    "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 10, 20], "epochs": 100, "lr": 1e-3,
+            "lr_decay": 0.98},
     "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [20, 20, 20, 20], "epochs": 100, "lr": 1e-3,
             "lr_decay": 0.97},
     "paper": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [50, 50, 50, 50], "epochs": 200, "lr": 1e-3,
