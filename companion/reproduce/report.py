@@ -51,7 +51,12 @@ def summary(record: dict, keys=None) -> str:
     module = experiment(record["experiment"])
     metrics = record["metrics"]
     keys = keys or list(module.PAPER["values"])
-    return "; ".join(f"`{k}` {fmt_metric(k, metrics.get(k), metrics.get(k + '_se'))}" for k in keys)
+    text = "; ".join(f"`{k}` {fmt_metric(k, metrics.get(k), metrics.get(k + '_se'))}" for k in keys)
+    interval = metrics.get("log_z_interval")
+    if interval and interval[0] is None:
+        # AIS's 3 s.e. exceeded the mean weight: log Z is likely underestimated, the likelihood optimistic
+        text += " (AIS interval of log Z open below: optimistic)"
+    return text
 
 
 def paper_summary(name: str) -> str:

@@ -224,3 +224,13 @@ def test_reproductions_page_renders_fixture_records(fixture_records, monkeypatch
     record = json.loads((fixture_records / "cpu" / "deep-ae.json").read_text())
     for text in glued.values():
         assert record["provenance"]["commit"][:8] in text and f"{record['metrics']['test_sse']:.2f}" in text
+
+
+def test_an_open_ais_interval_is_flagged_in_the_table():
+    from companion.reproduce import report
+
+    record = {"experiment": "rbm-ais", "budget": "cpu",
+              "metrics": {"test_log_likelihood": -90.0, "log_z_interval": [None, 400.0]}}
+    assert "open below: optimistic" in report.summary(record)
+    record["metrics"]["log_z_interval"] = [399.0, 400.0]
+    assert "open below" not in report.summary(record)
