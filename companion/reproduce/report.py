@@ -52,11 +52,15 @@ def summary(record: dict, keys=None) -> str:
     metrics = record["metrics"]
     keys = keys or list(module.PAPER["values"])
     text = "; ".join(f"`{k}` {fmt_metric(k, metrics.get(k), metrics.get(k + '_se'))}" for k in keys)
-    interval = metrics.get("log_z_interval")
-    if interval and interval[0] is None:
+    if _open_below(record):
         # AIS's 3 s.e. exceeded the mean weight: log Z is likely underestimated, the likelihood optimistic
         text += " (AIS interval of log Z open below: optimistic)"
     return text
+
+
+def _open_below(record: dict) -> bool:
+    interval = record["metrics"].get("log_z_interval")
+    return bool(interval) and interval[0] is None
 
 
 def paper_summary(name: str) -> str:
@@ -115,8 +119,13 @@ def chapter_rows(name: str, quick: dict[str, float], root: str | Path = "results
     paper = experiment(name).PAPER["values"]
     for k in keys:
         cells = [f"`{k}`", fmt_metric(k, paper[k]), fmt_metric(k, quick.get(k))]
-        cells += [fmt_metric(k, r["metrics"].get(k), r["metrics"].get(k + "_se")) for r in records]
+        cells += [fmt_metric(k, r["metrics"].get(k), r["metrics"].get(k + "_se"))
+                  + (" †" if "log_likelihood" in k and _open_below(r) else "") for r in records]
         rows.append("| " + " | ".join(cells) + " |")
+    if any(_open_below(r) for r in records):
+        rows.append("\n† " + ("AIS's ±3σ interval of log Z is open below: log Z is likely underestimated and the "
+                               "likelihood optimistic." if lang == "en" else
+                               "AIS给出的log Z的±3σ区间下端开放：log Z很可能被低估，似然因而偏乐观。"))
     if not records:
         note = (f"No full-scale record yet: `python -m companion reproduce {name} --budget cpu` writes one."
                 if lang == "en" else f"尚无全规模记录：运行`python -m companion reproduce {name} --budget cpu`即可生成。")

@@ -234,3 +234,15 @@ def test_an_open_ais_interval_is_flagged_in_the_table():
     assert "open below: optimistic" in report.summary(record)
     record["metrics"]["log_z_interval"] = [399.0, 400.0]
     assert "open below" not in report.summary(record)
+
+
+def test_chapter_rows_flag_an_open_ais_interval(tmp_path):
+    from companion.reproduce import report
+
+    (tmp_path / "cpu").mkdir()
+    record = {"experiment": "rbm-ais", "budget": "cpu", "metrics": {"test_log_likelihood": -90.0,
+              "test_log_likelihood_se": 0.2, "log_z_interval": [None, 400.0]}}
+    (tmp_path / "cpu" / "rbm-ais.json").write_text(json.dumps(record))
+    rows = report.chapter_rows("rbm-ais", {"test_log_likelihood": -110.0}, tmp_path)
+    assert "-90.00 ± 0.20 †" in rows and "likelihood optimistic" in rows
+    assert "偏乐观" in report.chapter_rows("rbm-ais", {}, tmp_path, "zh")
