@@ -125,3 +125,20 @@ def test_numpy_integers_are_sizes():
 def test_batch_sizes_and_sample_counts_are_checked(call):
     with pytest.raises(ValueError, match="must be (a positive|an) integer"):
         call(DenseAutoencoder((16, 8, 2)), torch.rand(10, 16))
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: cp.models.HopfieldNetwork(2.5), "n_units must be an integer >= 2"),
+    (lambda: cp.models.HopfieldNetwork(True), "n_units must be an integer >= 2"),
+    (lambda: cp.models.BoltzmannMachine(4.0, 2), "n_visible must be an integer >= 1"),
+    (lambda: cp.models.BoltzmannMachine(4, 2, statistics="gibbs", n_chains=0.5), "n_chains must be an integer"),
+    (lambda: cp.models.BoltzmannMachine(4, 2, init_std=-1.0), "init_std must be a finite number"),
+    (lambda: cp.models.ConvAutoencoder(channels=(8, 2.5)), "a positive channel count"),
+    (lambda: cp.models.ConvAutoencoder(kernel_size=0), "kernel_size must be an integer >= 1"),
+    (lambda: cp.models.ConvAutoencoder(code_size=1.5), "code_size"),
+])
+def test_the_other_models_check_their_sizes(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()
+    assert cp.models.HopfieldNetwork(np.int64(9)).n_units == 9
+    assert cp.models.BoltzmannMachine(np.int64(3), np.int32(2)).n_units == 5

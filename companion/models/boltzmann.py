@@ -27,6 +27,8 @@ import math
 import torch
 from torch import nn
 
+from ..checks import number, positive_int
+
 MAX_EXACT_UNITS = 20
 STATISTICS = ("exact", "gibbs")
 
@@ -140,12 +142,17 @@ class BoltzmannMachine(nn.Module):
         init_std: float = 0.1,
     ):
         super().__init__()
-        if not isinstance(n_visible, int) or n_visible < 1 or not isinstance(n_hidden, int) or n_hidden < 0:
-            raise ValueError(f"need n_visible >= 1 and n_hidden >= 0, got {n_visible!r} and {n_hidden!r}.")
+        try:
+            n_visible, n_hidden = positive_int(n_visible, "n_visible"), positive_int(n_hidden, "n_hidden", 0)
+        except ValueError as exc:
+            raise ValueError(f"need n_visible >= 1 and n_hidden >= 0: {exc}") from None
         if statistics not in STATISTICS:
             raise ValueError(f"statistics={statistics!r}: use 'exact' or 'gibbs'.")
-        if gibbs_sweeps < 1 or n_chains < 1:
-            raise ValueError("gibbs_sweeps and n_chains must be at least 1.")
+        try:
+            gibbs_sweeps, n_chains = positive_int(gibbs_sweeps, "gibbs_sweeps"), positive_int(n_chains, "n_chains")
+        except ValueError as exc:
+            raise ValueError(f"gibbs_sweeps and n_chains must be at least 1: {exc}") from None
+        init_std = number(init_std, "init_std", 0)
         n = n_visible + n_hidden
         if statistics == "exact" and n > MAX_EXACT_UNITS:
             raise ValueError(

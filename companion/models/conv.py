@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..checks import positive_int
 from .autoencoders import Autoencoder
 from .autoencoders import activation as make_activation
 
@@ -97,14 +98,17 @@ class ConvAutoencoder(Autoencoder):
                  padding: int = 1, code_size: int | None = None, input_shape: Sequence[int] = (1, 28, 28),
                  activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        channels = [int(c) for c in channels]
-        input_shape = tuple(int(s) for s in input_shape)
-        if not channels or any(c < 1 for c in channels):
-            raise ValueError(f"channels={channels}: need at least one positive channel count.")
+        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__") or not list(channels):
+            raise ValueError(f"channels={channels!r}: need at least one positive channel count.")
+        channels = [positive_int(c, f"every entry of channels={list(channels)} (a positive channel count)")
+                    for c in channels]
+        input_shape = tuple(positive_int(s, f"input_shape={tuple(input_shape)}") for s in input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"input_shape={input_shape}: give (channels, height, width).")
-        if code_size is not None and int(code_size) < 1:
-            raise ValueError(f"code_size={code_size} must be positive.")
+        kernel_size, stride = positive_int(kernel_size, "kernel_size"), positive_int(stride, "stride")
+        padding = positive_int(padding, "padding", 0)
+        if code_size is not None:
+            code_size = positive_int(code_size, "code_size (must be positive)")
         self.config = {
             "channels": channels, "kernel_size": int(kernel_size), "stride": int(stride),
             "padding": int(padding), "code_size": None if code_size is None else int(code_size),

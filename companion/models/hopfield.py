@@ -26,6 +26,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..checks import positive_int
+
 MODES = ("async", "sync")
 
 
@@ -149,8 +151,7 @@ class HopfieldNetwork(nn.Module):
 
     def __init__(self, n_units: int):
         super().__init__()
-        if not isinstance(n_units, int) or n_units < 2:
-            raise ValueError(f"n_units must be an integer >= 2, got {n_units!r}.")
+        n_units = positive_int(n_units, "n_units", 2)
         self.n_units = n_units
         self.n_patterns = 0
         self.config = {"n_units": n_units}
