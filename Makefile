@@ -27,12 +27,14 @@ test: $(STAMP)
 
 # jupyter-cache re-executes a chapter only when its code cells change, so the
 # cache is dropped whenever companion/, a record under results/ or the pins change
-# (hash kept in _build): no page shows a stale record.
+# (hash kept in _build), and with it Sphinx's environment, which would otherwise
+# re-read only the pages whose source changed: no page shows a stale record.
 book: export TQDM_MININTERVAL := 600
 book: $(STAMP)
 	@h=$$( (find companion -name '*.py'; find results -name '*.json' 2>/dev/null) | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.companion-hash 2>/dev/null)" != "$$h" ]; then \
-	  echo "companion or results/ changed: executing every page afresh"; rm -rf _build/.jupyter_cache; fi; \
+	  echo "companion or results/ changed: executing every page afresh"; \
+	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; fi; \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	mkdir -p _build && echo "$$h" > _build/.companion-hash
 
