@@ -284,7 +284,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
     hidden_layer_sizes : int or sequence of int, default=(500, 500, 2000)
         Widths of the hidden layers, bottom to top (the paper's MNIST net);
         one RBM is pretrained per layer. An int means one hidden layer.
-    pretrain_epochs : int, default=5
+    pretrain_epochs : int, default=30
         Epochs of CD-1 for each RBM. ``0`` skips pretraining: the same
         network then starts from PyTorch's random initialisation, which is
         the ablation that shows what pretraining buys.
@@ -298,6 +298,12 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         Mini-batch size of both stages (all of X when X has fewer rows).
     weight_decay : float, default=0.0
         L2 penalty of fine-tuning (Adam's ``weight_decay``).
+    input_dropout : float, default=0.2
+        Fraction of the input features zeroed at random, afresh for every
+        example, during fine-tuning (Hinton et al. 2012); ``0`` turns it off.
+        Prediction uses every feature.
+    dropout : float, default=0.2
+        The same for the units of every hidden layer.
     random_state : int, RandomState or None, default=None
         Seeds the weights, the batch order and the RBMs' sampling. With an
         int, ``fit`` is repeatable (bit for bit on the CPU); ``None`` draws a
@@ -362,6 +368,10 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
     Hinton, G. E. & Salakhutdinov, R. R. (2006). Reducing the dimensionality
     of data with neural networks. *Science* 313, 504-507.
 
+    Hinton, G. E., Srivastava, N., Krizhevsky, A., Sutskever, I. &
+    Salakhutdinov, R. R. (2012). Improving neural networks by preventing
+    co-adaptation of feature detectors. arXiv:1207.0580.
+
     Examples
     --------
     >>> import companion as cp                                   # doctest: +SKIP
@@ -370,9 +380,9 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
     >>> DBNClassifier(random_state=0).fit(X, y).score(Xt, yt)     # doctest: +SKIP
     """
 
-    def __init__(self, hidden_layer_sizes=(500, 500, 2000), *, pretrain_epochs=5, pretrain_lr=0.05,
-                 finetune_epochs=30, learning_rate=1e-3, batch_size=100, weight_decay=0.0, random_state=None,
-                 device="auto", verbose=0):
+    def __init__(self, hidden_layer_sizes=(500, 500, 2000), *, pretrain_epochs=30, pretrain_lr=0.05,
+                 finetune_epochs=30, learning_rate=1e-3, batch_size=100, weight_decay=0.0, input_dropout=0.2,
+                 dropout=0.2, random_state=None, device="auto", verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
@@ -380,6 +390,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.weight_decay = weight_decay
+        self.input_dropout = input_dropout
+        self.dropout = dropout
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -409,6 +421,10 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         wd = self.weight_decay
         if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not 0 <= wd < np.inf:
             raise ValueError(f"weight_decay must be a number >= 0, got {wd!r}.")
+        for name in ("input_dropout", "dropout"):
+            p = getattr(self, name)
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
+                raise ValueError(f"{name} must be a fraction in [0, 1), got {p!r}.")
         return tuple(int(s) for s in sizes)
 
     def _validate(self, X, reset: bool) -> np.ndarray:
@@ -427,7 +443,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._scale(self._validate(X, reset=False))
         net = self.network_
-        data = torch.as_tensor(X).to(net[0].weight.dtype)
+        data = torch.as_tensor(X).to(net.dtype)
         with torch.no_grad():
             return batched_apply(net, net, data)
 
@@ -476,7 +492,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
             if pretrain:
                 histories = dbn.pretrain(data, epochs=int(self.pretrain_epochs), lr=float(self.pretrain_lr),
                                          batch_size=batch, seed=seed, progress=progress, device=device)
-            network = dbn.to_classifier(len(classes), pretrained=pretrain)
+            network = dbn.to_classifier(len(classes), pretrained=pretrain, dropout=float(self.dropout),
+                                         input_dropout=float(self.input_dropout))
             history = _fit(network, (data, labels), epochs=int(self.finetune_epochs), batch_size=batch,
                            optimizer="adam", lr=float(self.learning_rate), weight_decay=float(self.weight_decay),
                            device=device, seed=seed + len(sizes), progress=progress)

@@ -211,7 +211,8 @@ def test_dbn_bad_input_and_parameters_are_refused(dbn_data):
                          ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
                          ({"pretrain_epochs": -1}, "pretrain_epochs"), ({"finetune_epochs": 0}, "finetune_epochs"),
                          ({"batch_size": 2.5}, "batch_size"), ({"learning_rate": 0}, "learning_rate"),
-                         ({"pretrain_lr": -0.1}, "pretrain_lr"), ({"weight_decay": -1e-4}, "weight_decay")]:
+                         ({"pretrain_lr": -0.1}, "pretrain_lr"), ({"weight_decay": -1e-4}, "weight_decay"),
+                         ({"dropout": 1.0}, "dropout"), ({"input_dropout": -0.2}, "input_dropout")]:
         with pytest.raises(ValueError, match=name):
             _small_dbn(**params).fit(X[:20], y[:20])
 
@@ -236,7 +237,7 @@ def test_dbn_with_its_defaults_on_embedded_mnist_beats_chance_by_far():
     X, y = cp.data.mnist("train")  # torch tensors, float32: read as float32 numpy arrays
     Xt, yt = cp.data.mnist("test")
     clf = DBNClassifier(random_state=0, device="cpu").fit(X[:1000], y[:1000])  # 784-500-500-2000
-    assert clf.network_[0].weight.dtype == torch.float32
+    assert clf.network_.dtype == torch.float32
     accuracy = clf.score(Xt, yt)
     assert accuracy > 0.85, accuracy  # chance is 0.1
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import number
 from ..utils import batched_apply
 from .autoencoders import activation as _activation
 from .autoencoders import check_batch
@@ -37,8 +38,9 @@ class Classifier(nn.Sequential):
     The loss is the mean cross-entropy :math:`-\\frac1N\\sum_n \\log
     \\operatorname{softmax}(f(x_n))_{y_n}`; the metrics are ``error`` (the
     fraction misclassified) and ``accuracy``. The first module must be an
-    ``nn.Linear`` (its ``in_features`` is the input width checked on every
-    batch) and the last one's output is the number of classes.
+    ``nn.Linear``, or an ``nn.Dropout`` followed by one (its ``in_features``
+    is the input width checked on every batch); the last ``nn.Linear``'s
+    output is the number of classes.
     """
 
     supports_amp = True
@@ -46,20 +48,41 @@ class Classifier(nn.Sequential):
     def __init__(self, *layers: nn.Module):
         super().__init__(*layers)
         linears = [m for m in self if isinstance(m, nn.Linear)]
-        if not linears or not isinstance(self[0], nn.Linear):
-            raise ValueError("Classifier: the first layer must be an nn.Linear.")
+        start = 1 if isinstance(self[0], nn.Dropout) and len(self) > 1 else 0
+        if not linears or not isinstance(self[start], nn.Linear):
+            raise ValueError("Classifier: the first layer must be an nn.Linear (an nn.Dropout may come before it).")
         self.n_inputs, self.n_classes = linears[0].in_features, linears[-1].out_features
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights (that of the first ``nn.Linear``); inputs are converted to it."""
+        return next(m for m in self if isinstance(m, nn.Linear)).weight.dtype
+
     @classmethod
-    def mlp(cls, sizes: Sequence[int], n_classes: int, activation: str = "sigmoid") -> "Classifier":
-        """A randomly initialised ``sizes[0] -> ... -> sizes[-1] -> n_classes`` network (PyTorch's default init)."""
+    def mlp(cls, sizes: Sequence[int], n_classes: int, activation: str = "sigmoid", dropout: float = 0.0,
+            input_dropout: float = 0.0) -> "Classifier":
+        """A randomly initialised ``sizes[0] -> ... -> sizes[-1] -> n_classes`` network (PyTorch's default init).
+
+        ``input_dropout`` > 0 puts an ``nn.Dropout`` before the first layer and
+        ``dropout`` > 0 one after every hidden layer: while the module trains
+        that fraction of the input or hidden units is zeroed afresh for every
+        example (and the rest scaled up to keep the mean; Hinton et al. 2012).
+        In ``eval()`` mode a dropout layer is the identity.
+        """
         sizes = [int(s) for s in sizes]
         if len(sizes) < 1 or any(s < 1 for s in sizes) or n_classes < 2:
             raise ValueError(f"sizes={sizes}, n_classes={n_classes}: need positive widths and at least 2 classes.")
-        layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), _activation(activation)]
-        return cls(*layers, nn.Linear(sizes[-1], n_classes))
+        input_dropout = number(input_dropout, "input_dropout", 0, 1, high_open=True)
+        dropout = number(dropout, "dropout", 0, 1, high_open=True)
+        widths = [*sizes, n_classes]
+        layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout else []
+        for i in range(len(sizes)):
+            if i and dropout:
+                layers.append(nn.Dropout(dropout))
+            layers.append(nn.Linear(widths[i], widths[i + 1]))
+            if i < len(sizes) - 1:  # the last layer gives logits
+                layers.append(_activation(activation))
+        return cls(*layers)
 
     def check_data(self, X: torch.Tensor) -> None:
         check_batch(X, self.n_inputs, type(self).__name__, values=True)
@@ -85,7 +108,7 @@ class Classifier(nn.Sequential):
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
         """Class probabilities, shape (N, n_classes), on the CPU."""
-        X = torch.as_tensor(X, dtype=self[0].weight.dtype)
+        X = torch.as_tensor(X, dtype=self.dtype)
         self.check_data(X)
         return batched_apply(self, lambda x: torch.softmax(self(x), 1), X)
 

@@ -353,21 +353,24 @@ class DBN(nn.Module):
                    **fit_kwargs)
 
     # ------------------------------------------------------------------ exports
-    def to_classifier(self, n_classes: int | None = None, pretrained: bool = True) -> Classifier:
+    def to_classifier(self, n_classes: int | None = None, pretrained: bool = True, dropout: float = 0.0,
+                      input_dropout: float = 0.0) -> Classifier:
         """A feed-forward net ``n_0 -> ... -> n_L -> classes`` for backprop fine-tuning with ``fit``.
 
         With ``pretrained`` its hidden layers start from the recognition weights
         and the top RBM's feature weights; with label units the output layer
         starts from the top RBM's label weights (their softmax is p(y | top) of
         the RBM). ``pretrained=False`` gives the same architecture from a random
-        start (the ablation). The returned module is independent of the DBN.
+        start (the ablation). ``dropout`` and ``input_dropout`` add dropout
+        layers for fine-tuning (:meth:`Classifier.mlp`). The returned module is
+        independent of the DBN.
         """
         n_classes = n_classes or self.n_labels
         if n_classes is None:
             raise ValueError("this DBN has no label units: pass n_classes.")
         if self.config["top_hidden"] != "bernoulli":
             raise ValueError("to_classifier needs logistic hidden units (top_hidden='bernoulli').")
-        net = Classifier.mlp(self.layer_sizes, n_classes, "sigmoid").to(self.top.W.device, self.top.W.dtype)
+        net = Classifier.mlp(self.layer_sizes, n_classes, "sigmoid", dropout, input_dropout).to(self.top.W.device, self.top.W.dtype)
         if not pretrained:
             return net
         linears = [m for m in net if isinstance(m, nn.Linear)]

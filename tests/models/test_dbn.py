@@ -144,6 +144,29 @@ def test_to_classifier_starts_from_the_recognition_weights():
     assert history.last("error") < 0.1 and net.error_rate(X, y) < 0.1
 
 
+def test_to_classifier_with_dropout_drops_units_only_while_training():
+    X, y, _ = toy_data(n=200, d=10, classes=2, seed=4)
+    dbn = DBN((10, 8, 12), n_labels=2).double()
+    dbn.pretrain(X, y, epochs=2, **fit_kwargs())
+    plain, dropped = dbn.to_classifier(), dbn.to_classifier(dropout=0.5, input_dropout=0.2)
+    # a Dropout before each of the three linear layers: on the input, the first and the top hidden layer
+    assert [type(m).__name__ for m in dropped] == ["Dropout", "Linear", "Sigmoid", "Dropout", "Linear", "Sigmoid",
+                                                   "Dropout", "Linear"]
+    assert dropped.n_inputs == 10 and dropped.n_classes == 2 and dropped.dtype == torch.float64
+    dropped.eval()
+    assert torch.equal(dropped(X), plain(X)), "in eval mode dropout is the identity"
+    dropped.train()
+    first, second = dropped(X), dropped(X)
+    assert not torch.allclose(first, plain(X)) and not torch.allclose(first, second)
+    assert torch.equal(dropped.predict(X), plain.predict(X)), "predict uses every unit"
+    assert [type(m).__name__ for m in dbn.to_classifier(input_dropout=0.2)][:2] == ["Dropout", "Linear"]
+    assert sum(type(m).__name__ == "Dropout" for m in dbn.to_classifier(dropout=0.2)) == 2
+    for bad in (1.0, -0.1, True, "0.2"):
+        for name in ("dropout", "input_dropout"):
+            with pytest.raises(ValueError, match=name):
+                dbn.to_classifier(**{name: bad})
+
+
 def test_to_autoencoder_unrolls_the_rbms():
     X, _, _ = toy_data(n=200, d=10, seed=5)
     dbn = DBN((10, 8, 3), top_hidden="gaussian").double()
