@@ -97,6 +97,13 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def widths(dims, need: str) -> list[int]:
+    """``dims`` as a list of at least two positive ints (layer widths), or a ValueError saying ``need``."""
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__") or len(list(dims)) < 2:
+        raise ValueError(f"dims={dims!r}: need {need}.")
+    return [positive_int(d, f"every width in dims={list(dims)} (all positive integers)") for d in dims]
+
+
 def number(value, name: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
            high_open: bool = False) -> float:
     """``value`` as a finite float within [low, high] (open ends where asked); bools refused."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -20,9 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .checks import as_data, model_dtype
+from .checks import as_data, model_dtype, positive_int
 from .config import get_device
 from .utils import evaluating
 
@@ -111,11 +109,18 @@ def _as_tuple(data: Any, name: str, dtype: torch.dtype | None = None) -> tuple[t
     return tuple(out)
 
 
-def _positive_int(value, name: str) -> int:
-    """``value`` as an int when it is a positive integer (numpy's included); bools and floats are refused."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__}).")
-    return int(value)
+def progress_bar(**kwargs):
+    """A tqdm bar: a widget in Jupyter when ipywidgets is installed, a text bar otherwise.
+
+    ``tqdm.auto`` picks the widget bar in any Jupyter kernel and, without ipywidgets, warns
+    ("IProgress not found") in the learner's output; the text bar works everywhere.
+    """
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm.std import tqdm
+    return tqdm(**kwargs)
 
 
 def _fits_on(device: torch.device, tensors: Sequence[torch.Tensor]) -> bool:
@@ -182,7 +187,7 @@ def evaluate(
     model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
 ) -> dict[str, float]:
     """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     tensors = _as_tuple(X, "X", None if getattr(model, "index_input", False) else model_dtype(model))
     device = next(model.parameters()).device if device is None else get_device(device)
     totals: dict[str, torch.Tensor] = {}
@@ -273,16 +278,16 @@ def fit(
     if not hasattr(model, "loss"):
         hint = " Train it with model.pretrain(X) instead." if hasattr(model, "pretrain") else ""
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit cannot train it.{hint}")
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
     if clip_grad_norm is not None and not (isinstance(clip_grad_norm, (int, float)) and clip_grad_norm > 0
                                            and math.isfinite(clip_grad_norm)):
         raise ValueError(f"clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}; a negative "
                          "norm would turn every step into gradient ascent.")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be a positive integer (epochs without improvement) or None, got {patience!r}.")
+    if patience is not None:
+        patience = positive_int(patience, "patience")  # epochs without improvement
 
     device = get_device(device)
     model.to(device)
@@ -327,9 +332,9 @@ def fit(
     best, best_state, wait = math.inf, None, 0
     n = len(tensors[0])
     start_time = time.perf_counter()
-    # one bar per fit, advanced per epoch; the book build raises TQDM_MININTERVAL so a
-    # rendered page keeps only the first and last state of the bar
-    bar = tqdm(total=epochs, disable=not progress, unit="epoch", desc=type(model).__name__)
+    # one bar per fit, advanced per epoch; the book build sets TQDM_DELAY so that no bar reaches
+    # a rendered page, while a learner running the chapter sees it live
+    bar = progress_bar(total=epochs, disable=not progress, unit="epoch", desc=type(model).__name__)
     try:
         for epoch in range(epochs):
             model.train()

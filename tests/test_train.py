@@ -146,8 +146,8 @@ def test_evaluate_weights_batches_by_size():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(epochs=0), ValueError, "epochs must be a positive integer"),
-        (dict(batch_size=0), ValueError, "batch_size must be a positive integer"),
+        (dict(epochs=0), ValueError, "epochs must be an integer >= 1"),
+        (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1"),
         (dict(validation_split=1.0), ValueError, "validation_split must be in"),
         (dict(optimizer="lbfgs2"), ValueError, "optimizer='lbfgs2': use one of"),
         (dict(optimizer=3), TypeError, "not an optimizer"),
@@ -204,11 +204,11 @@ def test_named_adam_uses_the_fused_kernel_unless_told_otherwise():
     (dict(clip_grad_norm=-1.0), "clip_grad_norm must be a positive number"),
     (dict(clip_grad_norm=0), "clip_grad_norm must be a positive number"),
     (dict(clip_grad_norm=float("nan")), "clip_grad_norm must be a positive number"),
-    (dict(patience=0), "patience must be a positive integer"),
-    (dict(patience=1.5), "patience must be a positive integer"),
-    (dict(epochs=True), "epochs must be a positive integer"),
-    (dict(epochs=2.7), "epochs must be a positive integer"),
-    (dict(batch_size=False), "batch_size must be a positive integer"),
+    (dict(patience=0), "patience must be an integer >= 1"),
+    (dict(patience=1.5), "patience must be an integer >= 1"),
+    (dict(epochs=True), "epochs must be an integer >= 1"),
+    (dict(epochs=2.7), "epochs must be an integer >= 1"),
+    (dict(batch_size=False), "batch_size must be an integer >= 1"),
 ])
 def test_bad_training_settings_are_refused(kwargs, words):
     model = MeanModel(start=3.0)

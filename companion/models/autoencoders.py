@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input, number, positive_int
+from ..checks import converts_input, number, widths
 from ..corrupt import as_corruption
 from ..utils import batched_apply
 
@@ -302,9 +302,7 @@ class DenseAutoencoder(Autoencoder):
 
     def __init__(self, dims: Sequence[int] = (784, 128, 64, 12, 3), activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__") or len(list(dims)) < 2:
-            raise ValueError(f"dims={dims!r}: need at least an input and a code width, all positive integers.")
-        dims = [positive_int(d, f"every width in dims={list(dims)} (all positive integers)") for d in dims]
+        dims = widths(dims, "at least an input and a code width, all positive integers")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: use one of {sorted(_ACTIVATIONS)}.")
         self.config = {"dims": dims, "activation": activation, **self.config}

@@ -142,16 +142,10 @@ class BoltzmannMachine(nn.Module):
         init_std: float = 0.1,
     ):
         super().__init__()
-        try:
-            n_visible, n_hidden = positive_int(n_visible, "n_visible"), positive_int(n_hidden, "n_hidden", 0)
-        except ValueError as exc:
-            raise ValueError(f"need n_visible >= 1 and n_hidden >= 0: {exc}") from None
+        n_visible, n_hidden = positive_int(n_visible, "n_visible"), positive_int(n_hidden, "n_hidden", 0)
         if statistics not in STATISTICS:
             raise ValueError(f"statistics={statistics!r}: use 'exact' or 'gibbs'.")
-        try:
-            gibbs_sweeps, n_chains = positive_int(gibbs_sweeps, "gibbs_sweeps"), positive_int(n_chains, "n_chains")
-        except ValueError as exc:
-            raise ValueError(f"gibbs_sweeps and n_chains must be at least 1: {exc}") from None
+        gibbs_sweeps, n_chains = positive_int(gibbs_sweeps, "gibbs_sweeps"), positive_int(n_chains, "n_chains")
         init_std = number(init_std, "init_std", 0)
         n = n_visible + n_hidden
         if statistics == "exact" and n > MAX_EXACT_UNITS:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input, number, positive_int
+from ..checks import converts_input, number, positive_int, widths
 from ..corrupt import as_corruption
 from ..utils import batched_apply, evaluating
 from .autoencoders import activation as make_activation
@@ -102,9 +102,7 @@ class VAE(nn.Module):
                  channels: Sequence[int] = (32, 64), input_shape: Sequence[int] = (1, 28, 28),
                  corruption=None, k: int = 1, binarize: bool = False):
         super().__init__()
-        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__") or len(list(dims)) < 2:
-            raise ValueError(f"dims={dims!r}: need the input width and at least one hidden width.")
-        dims = [positive_int(d, f"every width in dims={list(dims)} (all positive integers)") for d in dims]
+        dims = widths(dims, "the input width and at least one hidden width")
         latent_dim = positive_int(latent_dim, "latent_dim")
         beta = number(beta, "beta", 0)
         warmup_steps = positive_int(warmup_steps, "warmup_steps", minimum=0)

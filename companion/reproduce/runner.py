@@ -30,7 +30,7 @@ import torch
 from ..config import get_device
 from ..data.files import write_atomic
 from ..data.mnist import DataNotFoundError, _STEMS, find_idx_dir, mnist
-from ..train import History, fit
+from ..train import History, _make_optimizer, fit
 
 RECORD_KEYS = ("experiment", "budget", "metrics", "paper", "config", "provenance")
 PROVENANCE_KEYS = ("commit", "dirty", "device", "torch", "data_md5", "wall_seconds", "seconds_per_epoch",
@@ -227,9 +227,8 @@ class Run:
             history.history = {k: list(v) for k, v in done["history"].items()}
             if done["epochs"] >= epochs:
                 return history
-        opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[optimizer]
-        opt = opt_cls([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay,
-                      **(optimizer_kwargs or {}))
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = _make_optimizer(optimizer, params, lr, weight_decay, optimizer_kwargs or {}, self.device)
         start = 0
         if done is not None:
             opt.load_state_dict(done["optimizer"])
