@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 # Keep BLAS/torch from oversubscribing the cores when nbval kernels run.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all test book install info clean clean-book bench reproduce
+.PHONY: all test book check-book install info clean clean-book bench reproduce
 
 all: test book
 
@@ -26,17 +26,25 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # jupyter-cache re-executes a chapter only when its code cells change, so the
-# cache is dropped whenever companion/, a record under results/ or the pins change
+# cache is dropped whenever companion/, a record under results/, the kernel's settings or the pins change
 # (hash kept in _build), and with it Sphinx's environment, which would otherwise
 # re-read only the pages whose source changed: no page shows a stale record.
-book: export TQDM_MININTERVAL := 600
+# the built pages show no progress bars (learners running a chapter see them live) and a
+# deliberate error as its type and message, not a traceback through torch's internals
+book: export TQDM_DELAY := 86400
+book: export IPYTHONDIR := $(CURDIR)/book/_ipython
 book: $(STAMP)
-	@h=$$( (find companion -name '*.py'; find results -name '*.json' 2>/dev/null) | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
+	@h=$$( (find companion -name '*.py'; find results -name '*.json' 2>/dev/null; echo book/_ipython/profile_default/ipython_kernel_config.py) | LC_ALL=C sort | xargs cat requirements.txt | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.companion-hash 2>/dev/null)" != "$$h" ]; then \
 	  echo "companion or results/ changed: executing every page afresh"; \
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; fi; \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	mkdir -p _build && echo "$$h" > _build/.companion-hash
+
+# every page of _build/html in headless Chromium with the network blocked (tests/browser/check_book.py);
+# needs Debian's chromium (apt-get install chromium)
+check-book: $(STAMP)
+	$(BIN)/python tests/browser/check_book.py _build/html --screenshots _build/screenshots
 
 info: $(STAMP)
 	$(BIN)/python -m companion info

@@ -1,0 +1,38 @@
+"""The browser check's static parts, on a tiny site (the browser part runs in `make check-book`)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("check_book", Path(__file__).with_name("check_book.py"))
+check_book = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_book)
+
+
+def test_broken_links_finds_missing_pages_and_anchors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="sub/a.html#there">ok</a> <a href="sub/a.html#nowhere">bad anchor</a> '
+        '<a href="missing.html">bad page</a> <a href="https://example.org/x">external</a> <a href="#top">self</a>'
+        '<h1 id="top">t</h1>')
+    (tmp_path / "sub" / "a.html").write_text('<section id="there"></section><a href="../index.html">up</a>')
+    faults = check_book.broken_links(tmp_path, sorted(tmp_path.rglob("*.html")))
+    assert faults == ["index.html: link to sub/a.html#nowhere: no such anchor",
+                      "index.html: link to missing.html: no such file"]
+
+
+@pytest.mark.parametrize("text", ["UserWarning: x", "/work/main/.venv/lib/python3.11/x.py", "Traceback (most "
+                                  "recent call last)", "/usr/lib/python3/dist-packages", "TqdmWarning: IProgress"])
+def test_output_faults_catch_warnings_and_machine_paths(text):
+    assert check_book.OUTPUT_FAULTS.search(text)
+
+
+@pytest.mark.parametrize("text", ["test error 4.2%", "ValueError: dims must be positive", "a warning sign"])
+def test_output_faults_leave_ordinary_output_alone(text):
+    assert not check_book.OUTPUT_FAULTS.search(text)
+
+
+def test_a_missing_build_is_a_clear_error(tmp_path, capsys):
+    assert check_book.main([str(tmp_path)]) == 2
+    assert "build the book first (make book)" in capsys.readouterr().err
