@@ -171,9 +171,9 @@ def _choose(page, lang: str) -> bool:
 
 
 def _chosen(page) -> str | None:
-    return page.evaluate("""() => { const i = [...document.querySelectorAll('input.sd-tab-input')]
-        .find(i => i.checked && i.nextElementSibling && i.nextElementSibling.dataset.syncGroup === 'lang');
-        return i ? i.nextElementSibling.dataset.syncId : null; }""")
+    return page.evaluate("""() => { const l = [...document.querySelectorAll('label.sd-tab-label[data-sync-group="lang"]')]
+        .find(l => { const i = document.getElementById(l.getAttribute('for')); return i && i.checked; });
+        return l ? l.dataset.syncId : null; }""")
 
 
 def check_page(context, base: str, rel: str, size: str) -> list[str]:
