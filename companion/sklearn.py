@@ -40,6 +40,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .checks import number
 from .config import get_device
 from .models.dbn import DBN
 from .models.rbm import BernoulliRBM as _TorchRBM
@@ -421,10 +422,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         wd = self.weight_decay
         if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not 0 <= wd < np.inf:
             raise ValueError(f"weight_decay must be a number >= 0, got {wd!r}.")
-        for name in ("input_dropout", "dropout"):
-            p = getattr(self, name)
-            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
-                raise ValueError(f"{name} must be a fraction in [0, 1), got {p!r}.")
+        for name in ("input_dropout", "dropout"):  # checked before the pretraining, not after it
+            number(getattr(self, name), name, 0, 1, high_open=True)
         return tuple(int(s) for s in sizes)
 
     def _validate(self, X, reset: bool) -> np.ndarray:
