@@ -1,4 +1,9 @@
-"""Figures used across the chapters. Every function returns its matplotlib Figure."""
+"""Figures used across the chapters. Every function returns its matplotlib Figure.
+
+Figures are at most :data:`MAX_WIDTH` inches wide: the book shows them at 100 dpi in a
+column about 700 px wide, and a wider figure would be scaled down there until its
+text could no longer be read.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,16 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+
+MAX_WIDTH = 7.0
+"""Widest figure, in inches, that the book's 704-px column shows at full size (100 dpi)."""
+
+
+def _cell(size: float, columns: int, margin: float = 0.0) -> float:
+    """Side of one image, in inches: ``size``, or less so that ``columns`` of them and ``margin``
+    fit in :data:`MAX_WIDTH` (the room for titles and row labels keeps its size)."""
+    return min(size, (MAX_WIDTH - margin) / columns)
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -48,7 +63,8 @@ def image_grid(
     n = len(imgs)
     ncol = min(nrow, n)
     rows = math.ceil(n / ncol)
-    fig, axes = plt.subplots(rows, ncol, figsize=(scale * 1.0 * ncol, scale * 1.1 * rows + 0.4),
+    cell = _cell(scale, ncol)
+    fig, axes = plt.subplots(rows, ncol, figsize=(ncol * cell, cell * 1.1 * rows + 0.4),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -80,7 +96,9 @@ def reconstructions(
     labels = list(row_labels) if row_labels is not None else ["original"] + [
         "reconstruction" if len(rows) == 2 else f"#{i}" for i in range(1, len(rows))
     ]
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 1.2, 1.05 * len(rows) + 0.5), squeeze=False)
+    cell = _cell(1.0, n, margin=1.2)  # 1.2 in for the row labels
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * cell + 1.2, cell * 1.05 * len(rows) + 0.5),
+                             squeeze=False)
     for r, (imgs, label) in enumerate(zip(rows, labels)):
         for c in range(n):
             ax = axes[r, c]
