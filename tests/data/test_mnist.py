@@ -221,3 +221,15 @@ def test_download_verifies_checksums_and_writes_atomically(monkeypatch, tmp_path
     with pytest.raises(DataNotFoundError, match="checksum mismatch"):
         mnist_module._download(tmp_path / "elsewhere")
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_messages_write_the_home_directory_as_a_tilde(tmp_path, monkeypatch):
+    from companion.data.mnist import Source, shown_path
+
+    monkeypatch.setenv("HOME", str(tmp_path / "someone"))
+    inside = tmp_path / "someone" / ".cache" / "companion" / "mnist"
+    assert shown_path(inside) == "~/.cache/companion/mnist"
+    assert Source("idx", str(inside)).describe() == "MNIST: idx files in ~/.cache/companion/mnist"
+    # a neighbour whose name merely starts like the home directory is not inside it
+    assert shown_path(tmp_path / "someone-else" / "data") == str(tmp_path / "someone-else" / "data")
+    assert shown_path("/srv/data/mnist") == "/srv/data/mnist"
