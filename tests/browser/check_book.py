@@ -9,7 +9,10 @@ opened at desktop (1300x1000) and phone (390x844) size; the check fails on
 - a console error or an uncaught exception, a request that fails or is answered with an error, a
   request to another host;
 - mathematics left as raw TeX (MathJax did not typeset it);
-- an image that does not load, or one the page scales down (its box narrower than the file);
+- an image that does not load, or one the page scales down at desktop size (its box narrower than
+  the file; on a phone every figure is scaled to the screen's width, as it must be);
+- a figure in a cell's output that is not a numbered figure with a caption in both languages
+  ("English · 中文") and alt text of its own (not the hashed file name);
 - an internal link to a page or an anchor that does not exist;
 - a warning, a traceback through library code, or a path of the build machine in a cell's output;
 - more than one visible search box in the header;
@@ -107,9 +110,31 @@ _MATH_LEFT = """() => {
 
 _IMAGES = """() => [...document.querySelectorAll('article img, main img')]
   .filter(img => img.offsetParent !== null)
-  .map(img => ({src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0,
-                natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
-                alt: img.getAttribute('alt') || ''}))"""
+  .map(img => { const fig = img.closest('figure'); const cap = fig && fig.querySelector('figcaption');
+    const num = cap && cap.querySelector('.caption-number');
+    return {src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0,
+            natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
+            alt: img.getAttribute('alt') || '', output: !!img.closest('.cell_output'),
+            caption: cap ? cap.innerText.trim() : null, number: num ? num.innerText.trim() : null}; })"""
+
+_HASHED_NAME = re.compile(r"^[0-9a-f]{16,}(\.\w+)?$|\.(png|jpe?g|svg)$", re.IGNORECASE)
+
+
+def figure_fault(img: dict) -> str | None:
+    """What is missing from an output figure: a number, a caption in both languages, its own alt text."""
+    if not img.get("output"):
+        return None
+    if img.get("caption") is None:
+        return f"figure without a caption: {img['src']}"
+    if not img.get("number"):
+        return f"figure without a number: {img['src']}"
+    caption = img["caption"]
+    if " · " not in caption or not re.search(r"[\u4e00-\u9fff]", caption.split(" · ", 1)[1]):
+        return f"caption not in both languages (English · 中文): {caption[:80]!r}"
+    alt = img.get("alt", "").strip()
+    if not alt or _HASHED_NAME.search(alt):
+        return f"figure without alt text of its own (alt={alt!r}): {img['src']}"
+    return None
 
 _OUTPUTS = """() => [...document.querySelectorAll('.cell_output')].map(e => e.innerText)"""
 
@@ -196,8 +221,10 @@ def check_page(context, base: str, rel: str, size: str) -> list[str]:
         for img in page.evaluate(_IMAGES):
             if not img["ok"]:
                 faults.append(f"image does not load: {img['src']}")
-            elif img["shown"] + 1 < img["natural"]:
+            elif size == "desktop" and img["shown"] + 1 < img["natural"]:
                 faults.append(f"image scaled down to {img['shown']:.0f} of {img['natural']} px: {img['src']}")
+            if figure_fault(img):
+                faults.append(figure_fault(img))
     if size == "desktop":
         for text in page.evaluate(_OUTPUTS):
             match = OUTPUT_FAULTS.search(text)

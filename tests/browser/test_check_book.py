@@ -36,3 +36,26 @@ def test_output_faults_leave_ordinary_output_alone(text):
 def test_a_missing_build_is_a_clear_error(tmp_path, capsys):
     assert check_book.main([str(tmp_path)]) == 2
     assert "build the book first (make book)" in capsys.readouterr().err
+
+
+def _img(**kw):
+    return {"src": "../_images/ab12.png", "output": True, "caption": "Fig. 3 Training curves · 训练曲线",
+            "number": "Fig. 3", "alt": "Two curves falling with the epochs · 随轮次下降的两条曲线", **kw}
+
+
+def test_a_numbered_bilingual_figure_with_its_own_alt_text_passes():
+    assert check_book.figure_fault(_img()) is None
+    assert check_book.figure_fault(_img(output=False, caption=None, alt="")) is None  # not a cell's figure
+
+
+@pytest.mark.parametrize("kw, fault", [
+    (dict(caption=None, number=None), "without a caption"),
+    (dict(number=None), "without a number"),
+    (dict(caption="Fig. 3 Training curves"), "both languages"),
+    (dict(caption="Fig. 3 Training curves · loss curves"), "both languages"),
+    (dict(alt=""), "alt text"),
+    (dict(alt="8634c86c7e03bf0c790e52b8800eeab65e9ea4f39e433f2c08f823cfce232e75"), "alt text"),
+    (dict(alt="../_images/ab12.png"), "alt text"),
+])
+def test_figures_missing_a_number_a_caption_or_alt_text_are_faults(kw, fault):
+    assert fault in check_book.figure_fault(_img(**kw))
