@@ -223,8 +223,9 @@ def check_page(context, base: str, rel: str, size: str) -> list[str]:
                 faults.append(f"image does not load: {img['src']}")
             elif size == "desktop" and img["shown"] + 1 < img["natural"]:
                 faults.append(f"image scaled down to {img['shown']:.0f} of {img['natural']} px: {img['src']}")
-            if figure_fault(img):
-                faults.append(figure_fault(img))
+            fault = figure_fault(img)
+            if fault:
+                faults.append(fault)
     if size == "desktop":
         for text in page.evaluate(_OUTPUTS):
             match = OUTPUT_FAULTS.search(text)
