@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .utils import torch_save_atomic
 
 FORMAT = "companion-checkpoint"
 VERSION = 1
@@ -73,15 +74,7 @@ def save(model: nn.Module, path: str | os.PathLike) -> Path:
         "config": config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    torch_save_atomic(payload, path)
     return path
 
 

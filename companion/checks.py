@@ -1,8 +1,9 @@
 """One conversion for the data users actually pass: numpy arrays of any real dtype, tensors, lists of
 lists and pandas DataFrames become a tensor of the model's floating dtype, once, at the public entry.
 
-What a model then checks (shape, finite values, the [0, 1] range of Bernoulli units) stays with the
-model; this module only turns an input into a tensor it can check, or says why it cannot.
+It also holds the checks every model shares: :func:`check_batch` (a batch of examples of a given shape,
+finite, optionally in [0, 1]) and :func:`require_finite`. What only one model needs (binary units, ±1
+spins, rating levels) stays with that model and calls these.
 """
 
 from __future__ import annotations
@@ -118,3 +119,47 @@ def number(value, name: str, low: float | None = None, high: float | None = None
         span = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
         raise ValueError(f"{name} must be a finite number in {span}, got {value!r}.")
     return value
+
+
+def require_finite(x: torch.Tensor, subject: str, after: str = "") -> None:
+    """Raise ``ValueError("<subject> NaN or infinite values<after>.")`` unless every element of ``x`` is finite.
+
+    ``subject`` names what holds the values and ends with its verb, e.g. ``"RBM.loss: the batch contains"``;
+    ``after`` adds where or what to do, e.g. ``"; impute or drop those rows"``. Integer and boolean tensors
+    are always finite.
+    """
+    if (x.is_floating_point() or x.is_complex()) and not torch.isfinite(x).all():
+        raise ValueError(f"{subject} NaN or infinite values{after}.")
+
+
+def check_batch(x, shape, name: str, unit_interval: bool = False, values: bool | None = None) -> None:
+    """Raise a clear error unless ``x`` is a finite batch of examples of ``shape``.
+
+    ``shape`` is the per-example shape (an int for flat vectors); with
+    ``unit_interval`` the values must also lie in [0, 1]. The value checks
+    (finite, range) run when ``values`` is True; by default only for CPU
+    tensors, because on a GPU they would force a device sync on every batch:
+    :func:`companion.fit` checks the whole data set once instead (``check_data``).
+    """
+    if values is None:
+        values = isinstance(x, torch.Tensor) and x.device.type == "cpu"
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}.")
+    if tuple(x.shape[1:]) != shape or x.ndim != len(shape) + 1:
+        want = "(n, " + ", ".join(map(str, shape)) + ")"
+        hint = (
+            "flatten images first, e.g. x.reshape(len(x), -1)"
+            if len(shape) == 1
+            else f"reshape flat images first, e.g. x.reshape(len(x), {', '.join(map(str, shape))})"
+        )
+        raise ValueError(f"{name} expects a batch of shape {want}, got {tuple(x.shape)}; {hint}.")
+    if not values:
+        return
+    require_finite(x, f"{name}: the batch contains")
+    if unit_interval and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name}: values must lie in [0, 1] for a Bernoulli (BCE) output, found "
+            f"[{x.min().item():.3g}, {x.max().item():.3g}]; rescale the data (uint8 pixels: divide by 255) or use "
+            "loss='mse'."
+        )

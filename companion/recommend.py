@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .checks import require_finite
 from .data.ratings import RatingMatrix, check_aligned, fold_matrices
 
 
@@ -28,8 +29,7 @@ def _pair(pred, test: RatingMatrix, name: str) -> tuple[torch.Tensor, torch.Tens
     mask = test.mask.cpu()
     if not mask.any():
         raise ValueError(f"{name}: the test matrix has no ratings to score.")
-    if not torch.isfinite(pred[mask]).all():
-        raise ValueError(f"{name}: the predictions contain NaN or infinite values at rated entries.")
+    require_finite(pred[mask], f"{name}: the predictions contain", " at rated entries")
     return pred[mask].double(), test.values.cpu()[mask].double()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import as_data, model_dtype, positive_int
+from .checks import as_data, model_dtype, positive_int, require_finite
 from .config import get_device
 from .utils import evaluating
 
@@ -104,8 +104,7 @@ def _as_tuple(data: Any, name: str, dtype: torch.dtype | None = None) -> tuple[t
         raise ValueError(f"{name} is empty.")
     if any(len(t) != n for t in out):
         raise ValueError(f"{name}: tensors differ in length {[len(t) for t in out]}; they must match.")
-    if out[0].is_floating_point() and not torch.isfinite(out[0]).all():
-        raise ValueError(f"{name} contains NaN or infinite values; clean or impute them first.")
+    require_finite(out[0], f"{name} contains", "; clean or impute them first")
     return tuple(out)
 
 

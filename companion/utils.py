@@ -1,8 +1,12 @@
-"""Small helpers shared by the models."""
+"""Small helpers shared by the package: model modes, batched evaluation, atomic file writes."""
 
 from __future__ import annotations
 
+import io
+import os
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
@@ -36,3 +40,28 @@ def batched_apply(
     with evaluating(model):
         out = [fn(xb.to(device)).cpu() for xb in torch.split(X, batch_size)]
     return torch.cat(out)
+
+
+def write_atomic(target: str | Path, payload: bytes) -> None:
+    """Write ``payload`` to ``target`` through a temporary file in the same folder.
+
+    The rename is atomic, so an interrupted write leaves either the old file or none, never a
+    truncated one. The folder is created if needed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def torch_save_atomic(obj, target: str | Path) -> None:
+    """:func:`torch.save` of ``obj`` to ``target``, written with :func:`write_atomic`."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(target, buffer.getvalue())

@@ -91,7 +91,7 @@ def _crafted(path, cls, config=None):
 
 @pytest.mark.parametrize("cls, config", [
     ("companion.data.movielens:subprocess.run", {"args": ["touch", "PWNED"]}),
-    ("companion.data.files:write_atomic", {"target": "PWNED", "payload": b"x"}),
+    ("companion.utils:write_atomic", {"target": "PWNED", "payload": b"x"}),
     ("companion.checkpoint:os.system", {"command": "touch PWNED"}),
     ("companion.models.rbm:torch.save", {}),
     ("companion.models.dbm:_DoubledRBM", {"n_visible": 2, "n_hidden": 2}),
@@ -100,11 +100,11 @@ def _crafted(path, cls, config=None):
 def test_crafted_class_names_are_refused_before_anything_is_called(tmp_path, monkeypatch, cls, config):
     import subprocess
 
-    import companion.data.files
+    import companion.utils
 
     called = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: called.append(a))
-    monkeypatch.setattr(companion.data.files, "write_atomic", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(companion.utils, "write_atomic", lambda *a, **k: called.append(a))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CheckpointError, match="only companion's models"):
         load(_crafted(tmp_path / "evil.pt", cls, config))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..utils import write_atomic
 
 # type code -> big-endian numpy dtype
 _IDX_TYPES = {
@@ -95,14 +96,5 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     payload = header + np.ascontiguousarray(array, dtype=dtype).tobytes()
     if path.suffix == ".gz":
         payload = gzip.compress(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, payload)
     return path

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..config import data_root, profile
-from .files import write_atomic
+from ..utils import write_atomic
 from .idx import IdxFormatError, read_idx
 
 SPLITS = ("train", "test")

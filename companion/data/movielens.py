@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import data_root, profile
-from .files import write_atomic
+from ..utils import write_atomic
 from .movielens_parse import (  # noqa: F401  (COLUMNS, GENRES and the error are re-exported)
     _INTER_HEADER,
     COLUMNS,

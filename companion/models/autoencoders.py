@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input, number, widths
+from ..checks import check_batch, converts_input, number, widths
 from ..corrupt import as_corruption
 from ..utils import batched_apply
 
@@ -50,40 +50,6 @@ def mlp(dims: Sequence[int], act: str, last_act: bool = False) -> nn.Sequential:
         if i < len(dims) - 2 or last_act:
             layers.append(activation(act))
     return nn.Sequential(*layers)
-
-
-def check_batch(x, shape, name: str, unit_interval: bool = False, values: bool | None = None) -> None:
-    """Raise a clear error unless ``x`` is a finite batch of examples of ``shape``.
-
-    ``shape`` is the per-example shape (an int for flat vectors); with
-    ``unit_interval`` the values must also lie in [0, 1]. The value checks
-    (finite, range) run when ``values`` is True; by default only for CPU
-    tensors, because on a GPU they would force a device sync on every batch:
-    :func:`companion.fit` checks the whole data set once instead (``check_data``).
-    """
-    if values is None:
-        values = isinstance(x, torch.Tensor) and x.device.type == "cpu"
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}.")
-    if tuple(x.shape[1:]) != shape or x.ndim != len(shape) + 1:
-        want = "(n, " + ", ".join(map(str, shape)) + ")"
-        hint = (
-            "flatten images first, e.g. x.reshape(len(x), -1)"
-            if len(shape) == 1
-            else f"reshape flat images first, e.g. x.reshape(len(x), {', '.join(map(str, shape))})"
-        )
-        raise ValueError(f"{name} expects a batch of shape {want}, got {tuple(x.shape)}; {hint}.")
-    if not values:
-        return
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name}: the batch contains NaN or infinite values.")
-    if unit_interval and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"{name}: values must lie in [0, 1] for a Bernoulli (BCE) output, found "
-            f"[{x.min().item():.3g}, {x.max().item():.3g}]; rescale the data (uint8 pixels: divide by 255) or use "
-            "loss='mse'."
-        )
 
 
 def kl_bernoulli(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from ..checks import number, positive_int
+from ..checks import number, positive_int, require_finite
 
 MAX_EXACT_UNITS = 20
 STATISTICS = ("exact", "gibbs")
@@ -82,8 +82,7 @@ def check_binary(x, n: int, name: str, values: bool | None = None) -> torch.Tens
             "add a batch dimension with x[None] for a single vector."
         )
     if values:
-        if not torch.isfinite(x.float()).all():
-            raise ValueError(f"{name}: the batch contains NaN or infinite values.")
+        require_finite(x, f"{name}: the batch contains")
         if not ((x == 0) | (x == 1)).all():
             raise ValueError(
                 f"{name}: a Boltzmann machine's units are binary, found values outside {{0, 1}} "

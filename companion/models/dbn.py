@@ -25,7 +25,8 @@ from torch import nn
 
 from ..train import History, fit
 from ..utils import batched_apply
-from .autoencoders import DeepAutoencoder, check_batch
+from ..checks import check_batch
+from .autoencoders import DeepAutoencoder
 from ..checks import as_data
 from .classifier import Classifier, check_labels
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli, given_gradients

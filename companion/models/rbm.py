@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input, number, positive_int
-from .autoencoders import check_batch
+from ..checks import check_batch, converts_input, number, positive_int, require_finite
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -48,8 +47,7 @@ def check_unit_batch(v: torch.Tensor, n: int, name: str, values: bool | None = N
     check_batch(v, n, name, values=False)
     if not (v.device.type == "cpu" if values is None else values):
         return
-    if not torch.isfinite(v).all():
-        raise ValueError(f"{name}: the batch contains NaN or infinite values.")
+    require_finite(v, f"{name}: the batch contains")
     if v.min() < 0 or v.max() > 1:
         raise ValueError(
             f"{name}: visible values must lie in [0, 1] (binary pixels or their probabilities), found "

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import number, positive_int
+from ..checks import number, positive_int, require_finite
 from ..data.ratings import RatingMatrix, check_aligned
 from ..utils import batched_apply
 from .rbm import given_gradients
@@ -49,8 +49,7 @@ def _check_ratings(R: torch.Tensor, n_items: int, n_levels: int, name: str, valu
     if values:
         if R.numel() == 0:
             raise ValueError(f"{name}: the ratings matrix has no users (shape {tuple(R.shape)}).")
-        if not torch.isfinite(R).all():
-            raise ValueError(f"{name}: the ratings contain NaN or infinite values; use 0 for 'unrated'.")
+        require_finite(R, f"{name}: the ratings contain", "; use 0 for 'unrated'")
         if (R != R.round()).any() or R.min() < 0 or R.max() > n_levels:
             raise ValueError(
                 f"{name}: ratings must be integers 0..{n_levels} (0 = unrated), found values in "

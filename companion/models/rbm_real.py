@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import converts_input
-from .autoencoders import check_batch
+from ..checks import check_batch, require_finite
 from .rbm import BernoulliRBM
 
 MAX_EXACT_HIDDEN = 20
@@ -70,11 +70,9 @@ class _RealValuedRBM(BernoulliRBM):
             raise TypeError(f"{name} expects floating-point values, got {v.dtype}; convert with .float().")
         if values is None:
             values = v.device.type == "cpu"
-        if values and not torch.isfinite(v).all():
-            raise ValueError(
-                f"{name}: the batch contains NaN or infinite values; impute or drop those rows "
-                "(real-valued visible units accept any finite number)."
-            )
+        if values:
+            require_finite(v, f"{name}: the batch contains",
+                           "; impute or drop those rows (real-valued visible units accept any finite number)")
 
     @torch.no_grad()
     def init_visible_bias(self, X: torch.Tensor, eps: float = 1e-3) -> "_RealValuedRBM":

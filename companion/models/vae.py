@@ -24,7 +24,8 @@ from ..checks import converts_input, number, positive_int, widths
 from ..corrupt import as_corruption
 from ..utils import batched_apply, evaluating
 from .autoencoders import activation as make_activation
-from .autoencoders import check_batch, mlp
+from ..checks import check_batch
+from .autoencoders import mlp
 from .conv import conv_stack, deconv_stack
 
 LOG_2PI = math.log(2 * math.pi)

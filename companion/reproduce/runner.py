@@ -28,9 +28,9 @@ from typing import Any, Callable
 import torch
 
 from ..config import get_device
-from ..data.files import write_atomic
 from ..data.mnist import DataNotFoundError, _STEMS, find_idx_dir, mnist
 from ..train import History, _make_optimizer, fit
+from ..utils import torch_save_atomic, write_atomic
 
 RECORD_KEYS = ("experiment", "budget", "metrics", "paper", "config", "provenance")
 PROVENANCE_KEYS = ("commit", "dirty", "device", "torch", "data_md5", "wall_seconds", "seconds_per_epoch",
@@ -181,10 +181,7 @@ class Run:
         self._started = time.perf_counter()
         payload = {"format": CHECKPOINT_FORMAT, "commit": self.commit, "budget": self.budget,
                    "settings": json.loads(json.dumps(self.settings)), "progress": self.state}
-        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.ckpt_path.with_suffix(".part")
-        torch.save(payload, tmp)
-        os.replace(tmp, self.ckpt_path)
+        torch_save_atomic(payload, self.ckpt_path)
 
     def _elapsed(self) -> float:
         return self.state["elapsed"] + time.perf_counter() - self._started

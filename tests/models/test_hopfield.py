@@ -6,10 +6,6 @@ import torch
 
 from companion.models.hopfield import (
     HopfieldNetwork,
-    ags_overlap,
-    capacity_curve,
-    critical_load,
-    crosstalk_error_probability,
     flip,
     overlap,
     to_spins,
@@ -186,31 +182,6 @@ def test_brute_force_minimum_is_a_fixed_point():
     ends = net.recall(states, generator=torch.Generator().manual_seed(0)).states
     # every end state is one of the fixed points found by enumeration
     assert (ends[:, None, :] == fixed[None]).all(-1).any(1).all()
-
-
-def test_theory_values():
-    assert critical_load() == pytest.approx(0.138, abs=1e-3)
-    assert 0.96 < ags_overlap(critical_load()) < 0.972  # about 1.6% wrong bits at alpha_c
-    assert math.isnan(ags_overlap(0.15))
-    assert ags_overlap(0.05) > 0.9999
-    p = crosstalk_error_probability(torch.tensor([0.0, 0.1, 1.0], dtype=torch.float64))
-    assert p[0] == 0
-    assert p[1].item() == pytest.approx(0.5 * math.erfc(math.sqrt(10) / math.sqrt(2)), rel=1e-9)
-    assert p[2].item() == pytest.approx(0.158655, abs=1e-6)  # Phi(-1)
-
-
-def test_capacity_curve_collapses_near_the_critical_load():
-    g = torch.Generator().manual_seed(0)
-    curve = capacity_curve(300, [0.05, 0.1, 0.2, 0.3], trials=2, generator=g)
-    assert curve.recalled[0] == 1 and curve.recalled[1] > 0.95
-    assert curve.recalled[3] < 0.2
-    assert curve.bit_error[0] == 0 and curve.bit_error[3] > 0.1
-    assert (curve.bit_error[1:] >= curve.bit_error[:-1]).all()
-    assert 0.1 < curve.capacity() < 0.22
-    # the one-step instability follows the signal-to-noise estimate
-    theory = crosstalk_error_probability(curve.loads).float()
-    assert torch.allclose(curve.unstable_bits, theory, atol=0.006)
-    assert curve.n_patterns.tolist() == [15, 30, 60, 90]
 
 
 @pytest.mark.parametrize(
