@@ -18,7 +18,9 @@ opened at desktop (1300x1000) and phone (390x844) size; the check fails on
 - more than one visible search box in the header;
 - a sidebar or contents toggle that does not open or close its panel.
 
-It also checks that choosing 中文 on one page carries over to the next. Screenshots of two chapters
+It also checks that choosing 中文 on one page carries over to the next, and that the search page finds
+a chapter for a Chinese and an English term (:data:`SEARCHES`), and that the status page's execution
+table lists every chapter with a successful run. Screenshots of two chapters
 per language at both sizes go to ``--screenshots`` (default ``_build/screenshots``) for a person to
 look at. Chromium is Debian's (``apt-get install chromium``) or ``$CHROMIUM``; Playwright drives it.
 """
@@ -35,10 +37,13 @@ import sys
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urldefrag, urljoin, urlparse
+from urllib.parse import quote, unquote, urldefrag, urljoin, urlparse
 
 SIZES = {"desktop": (1300, 1000), "phone": (390, 844)}
 SCREENSHOT_PAGES = ("chapters/02_autoencoders.html", "chapters/08_rbm.html")
+# a query and a page its results must list: Chinese terms (also inside longer words) and an English one
+SEARCHES = (("自编码器", "chapters/02_autoencoders.html"), ("玻尔兹曼", "chapters/08_rbm.html"),
+            ("autoencoder", "chapters/02_autoencoders.html"))
 # what must never appear in a rendered output: warnings, and paths of the machine that built the book
 OUTPUT_FAULTS = re.compile(r"Warning\b|Traceback \(most recent call last\)|site-packages|\.venv|/work/|/home/|/root/|"
                            r"/tmp/|/usr/lib/python|[A-Z]:\\\\Users")
@@ -89,6 +94,25 @@ def broken_links(root: Path, pages: list[Path]) -> list[str]:
 
 
 # ---------------------------------------------------------------------- the server
+def status_faults(root: Path) -> list[str]:
+    """Every chapter must appear in ``book/status.html``'s execution table, marked as run successfully."""
+    page = root / "book" / "status.html"
+    if not page.exists():
+        return ["book/status.html is missing: the status page was not built"]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page.read_text(encoding="utf-8"), flags=re.S)
+    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+             for row in rows]
+    faults = []
+    for chapter in sorted((root / "chapters").glob("*.html")):
+        name = f"chapters/{chapter.stem}"
+        row = next((c for c in cells if c and c[0] == name), None)
+        if row is None:
+            faults.append(f"the status page does not list {name}")
+        elif "✅" not in row:
+            faults.append(f"the status page shows {name} without a successful run: {row}")
+    return faults
+
+
 def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -254,6 +278,22 @@ def check_language_carries(context, base: str, first: str, second: str) -> list[
     return [] if chosen == "zh" else [f"choosing 中文 on {first} did not carry to {second} (it shows {chosen})"]
 
 
+def check_search(context, base: str) -> list[str]:
+    faults = []
+    for query, expected in SEARCHES:
+        page = context.new_page()
+        page.goto(urljoin(base, "search.html?q=" + quote(query)))
+        try:
+            page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+        except Exception:  # Playwright's TimeoutError: no result at all
+            pass
+        found = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.href)")
+        page.close()
+        if not any(urlparse(href).path.endswith("/" + expected) for href in found):
+            faults.append(f"searching for {query!r} does not list {expected} ({len(found)} results)")
+    return faults
+
+
 def screenshots(context_for, base: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for size in SIZES:
@@ -290,7 +330,7 @@ def main(argv=None) -> int:
 
     every = sorted(p for p in root.rglob("*.html") if not any(part.startswith("_") for part in p.relative_to(root).parts))
     pages = every if not args.pages else sorted({p for g in args.pages for p in root.glob(g)})
-    faults = broken_links(root, every)
+    faults = broken_links(root, every) + status_faults(root)
     server, base = serve(root)
     try:
         with sync_playwright() as pw:
@@ -315,6 +355,7 @@ def main(argv=None) -> int:
                 context.close()
             context = context_for("desktop")
             faults += check_language_carries(context, base, "chapters/01_why_compress.html", "chapters/02_autoencoders.html")
+            faults += check_search(context, base)
             context.close()
             screenshots(context_for, base, args.screenshots.resolve())
             browser.close()
