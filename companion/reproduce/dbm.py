@@ -33,8 +33,8 @@ BUDGETS = {
               "clf_lr_decay": 1.0},
     "cpu": {**_BASE, "n_train": None, "n_test": None, "pretrain_epochs": 15, "epochs": 40, "mean_field_steps": 10,
             "lr_decay": 0.96, "clf_epochs": 20, "clf_lr_decay": 0.9},
-    "gpu": {**_BASE, "n_train": None, "n_test": None, "pretrain_epochs": 50, "epochs": 100,
-            "mean_field_steps": 10, "lr_decay": 0.98, "clf_epochs": 50, "clf_lr_decay": 0.95},
+    "gpu": {**_BASE, "n_train": None, "n_test": None, "pretrain_epochs": 5, "epochs": 15,
+            "mean_field_steps": 10, "lr_decay": 0.9, "clf_epochs": 10, "clf_lr_decay": 0.8},
     "paper": {**_BASE, "n_train": None, "n_test": None, "pretrain_epochs": 100, "epochs": 500,
               "mean_field_steps": 10, "lr_decay": 0.995, "clf_epochs": 100, "clf_lr_decay": 0.97},
 }

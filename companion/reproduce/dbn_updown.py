@@ -21,8 +21,8 @@ BUDGETS = {
     "smoke": {**_BASE, "n_train": 600, "n_test": 200, "rbm_epochs": 1, "updown_epochs": 1, "top_k": 3},
     "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 30], "updown_epochs": 40,
             "top_k": 3},
-    "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [30, 30, 60], "updown_epochs": 60,
-            "top_k": 10},
+    "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [5, 5, 15], "updown_epochs": 20,
+            "top_k": 3},
     "paper": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [30, 30, 300], "updown_epochs": 300,
               "top_k": 10},
 }

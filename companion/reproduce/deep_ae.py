@@ -24,8 +24,8 @@ BUDGETS = {
               "lr_decay": 1.0},
     "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 10, 20], "epochs": 100, "lr": 1e-3,
             "lr_decay": 0.98},
-    "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [20, 20, 20, 20], "epochs": 100, "lr": 1e-3,
-            "lr_decay": 0.97},
+    "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [5, 5, 5, 10], "epochs": 35, "lr": 1e-3,
+            "lr_decay": 0.95},
     "paper": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [50, 50, 50, 50], "epochs": 200, "lr": 1e-3,
               "lr_decay": 0.985},
 }

@@ -26,8 +26,8 @@ BUDGETS = {
               "lr_decay": 1.0, "ais_runs": 10, "ais_betas": 100},
     "cpu": {**_BASE, "n_train": None, "n_test": None, "k": 1, "persistent": True, "epochs": 150, "lr": 0.01,
             "momentum": 0.5, "lr_decay": 0.98},
-    "gpu": {**_BASE, "n_train": None, "n_test": None, "k": 1, "persistent": True, "epochs": 300, "lr": 0.005,
-            "lr_decay": 0.99},
+    "gpu": {**_BASE, "n_train": None, "n_test": None, "k": 1, "persistent": True, "epochs": 60, "lr": 0.01,
+            "momentum": 0.5, "lr_decay": 0.95},
     "paper": {**_BASE, "n_train": None, "n_test": None, "k": 25, "persistent": False, "epochs": 300, "lr": 0.005,
               "lr_decay": 0.99},
 }

@@ -51,9 +51,16 @@ def _git(*args: str, cwd: Path) -> str | None:
 
 
 def code_state(where: Path | None = None) -> tuple[str, bool]:
-    """``(commit, dirty)`` of the checkout that holds this package (``"unknown"`` outside git)."""
+    """``(commit, dirty)`` of the checkout that holds this package.
+
+    A copy without its ``.git`` (a tree sent to a remote GPU machine) takes both
+    from ``COMPANION_COMMIT`` and ``COMPANION_DIRTY`` ("0" or "1"), which the
+    sender reads from its own checkout; otherwise the commit is ``"unknown"``.
+    """
     where = where or Path(__file__).resolve().parents[2]
-    commit = _git("rev-parse", "HEAD", cwd=where) or "unknown"
+    commit = _git("rev-parse", "HEAD", cwd=where)
+    if commit is None:
+        return os.environ.get("COMPANION_COMMIT", "unknown"), os.environ.get("COMPANION_DIRTY", "1") != "0"
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=where)
     return commit, bool(status)
 
@@ -213,6 +220,8 @@ class Run:
         restores the model's state and returns its history without training.
         """
         kwargs.pop("progress", None), kwargs.pop("device", None)  # the run's own settings win
+        # full precision as the papers: these batch-100 models are launch-bound on a GPU, so bf16 buys nothing
+        kwargs.setdefault("amp", False)
         if key is None:
             self._calls = getattr(self, "_calls", 0) + 1
             key = f"{self._calls:02d}-{type(model).__name__}"

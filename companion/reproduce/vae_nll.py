@@ -24,8 +24,8 @@ BUDGETS = {
               "iwae_k": 3, "iwae_epochs": 1},
     "cpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 150, "lr": 1e-3, "lr_decay": 0.99, "iwae_k": 5,
             "iwae_epochs": 50},
-    "gpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 1000, "lr": 1e-3, "lr_decay": 0.998,
-            "iwae_k": 50, "iwae_epochs": 1000},
+    "gpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 50, "lr": 1e-3, "lr_decay": 0.97,
+            "iwae_k": 50, "iwae_epochs": 20},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 3280, "lr": 1e-3, "lr_decay": 0.9993,
               "iwae_k": 50, "iwae_epochs": 3280},
 }

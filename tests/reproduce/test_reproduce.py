@@ -134,6 +134,17 @@ def test_resume_refuses_a_checkpoint_of_another_commit(idx_dir, tmp_path, monkey
     assert runner.Run("rbm-ais", "smoke", {"a": 1}, out=tmp_path, data=idx_dir, restart=True).state["steps"] == {}
 
 
+def test_code_state_outside_git_reads_the_senders_commit(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPANION_COMMIT", raising=False)
+    monkeypatch.delenv("COMPANION_DIRTY", raising=False)
+    assert runner.code_state(tmp_path) == ("unknown", True), "no git and no word from the sender: unknown, dirty"
+    monkeypatch.setenv("COMPANION_COMMIT", "a" * 40)
+    monkeypatch.setenv("COMPANION_DIRTY", "0")
+    assert runner.code_state(tmp_path) == ("a" * 40, False)
+    here = runner.code_state()
+    assert here[0] != "a" * 40, "inside a git checkout git itself is asked, never the environment"
+
+
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "find_idx_dir", lambda d: None)
     with pytest.raises(DataNotFoundError, match="--data DIR"):
