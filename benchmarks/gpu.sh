@@ -12,8 +12,9 @@
 # records standing. DEADLINE=SECONDS (default: none) bounds the whole script on a
 # machine lent for a fixed time: an experiment still running then is stopped (no
 # record; --resume continues it from its checkpoint on a later call) and the rest
-# are skipped. A copy without .git (a tree sent to a remote machine) takes its
-# commit from COMPANION_COMMIT and COMPANION_DIRTY (see companion.reproduce.runner).
+# are skipped. A tree sent to a remote machine (without .git, or with a stale one)
+# takes its commit from COMPANION_COMMIT and COMPANION_DIRTY=0, set by the sender
+# from its clean checkout (see companion.reproduce.runner.code_state).
 #
 # Records go to results/<budget>/ (or $OUT/results when OUT is set); the MNIST idx
 # files are read from DATA_DIR and never copied into the repository.

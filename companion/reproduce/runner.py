@@ -53,14 +53,18 @@ def _git(*args: str, cwd: Path) -> str | None:
 def code_state(where: Path | None = None) -> tuple[str, bool]:
     """``(commit, dirty)`` of the checkout that holds this package.
 
-    A copy without its ``.git`` (a tree sent to a remote GPU machine) takes both
-    from ``COMPANION_COMMIT`` and ``COMPANION_DIRTY`` ("0" or "1"), which the
-    sender reads from its own checkout; otherwise the commit is ``"unknown"``.
+    A copy sent to a remote GPU machine may carry no ``.git``, or a stale one
+    (seen: the session's first commit beside a newer working tree), so the
+    sender's word wins when given: ``COMPANION_COMMIT`` (the commit its clean
+    checkout is at) and ``COMPANION_DIRTY`` ("0" or "1", default "1"). Outside
+    git and without that word the commit is ``"unknown"``.
     """
+    if os.environ.get("COMPANION_COMMIT"):
+        return os.environ["COMPANION_COMMIT"], os.environ.get("COMPANION_DIRTY", "1") != "0"
     where = where or Path(__file__).resolve().parents[2]
     commit = _git("rev-parse", "HEAD", cwd=where)
     if commit is None:
-        return os.environ.get("COMPANION_COMMIT", "unknown"), os.environ.get("COMPANION_DIRTY", "1") != "0"
+        return "unknown", True
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=where)
     return commit, bool(status)
 

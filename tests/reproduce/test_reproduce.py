@@ -141,8 +141,9 @@ def test_code_state_outside_git_reads_the_senders_commit(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_COMMIT", "a" * 40)
     monkeypatch.setenv("COMPANION_DIRTY", "0")
     assert runner.code_state(tmp_path) == ("a" * 40, False)
-    here = runner.code_state()
-    assert here[0] != "a" * 40, "inside a git checkout git itself is asked, never the environment"
+    assert runner.code_state() == ("a" * 40, False), "the sender's word wins over a (possibly stale) .git"
+    monkeypatch.delenv("COMPANION_DIRTY")
+    assert runner.code_state(tmp_path)[1], "without COMPANION_DIRTY=0 the copy counts as dirty"
 
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
