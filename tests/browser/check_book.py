@@ -20,7 +20,10 @@ opened at desktop (1300x1000) and phone (390x844) size; the check fails on
 
 It also checks that choosing 中文 on one page carries over to the next, and that the search page finds
 a chapter for a Chinese and an English term (:data:`SEARCHES`), and that the status page's execution
-table lists every chapter with a successful run. Screenshots of two chapters
+table lists every chapter with a successful run. Every chapter page must offer its English and its
+Chinese notebook (``_notebooks/<chapter>.<lang>.ipynb``), each a valid notebook in its language that
+the served site hands out; and no page may load a script or stylesheet from another host (a CDN),
+whether or not the blocked network lets the browser ask for it. Screenshots of two chapters
 per language at both sizes go to ``--screenshots`` (default ``_build/screenshots``) for a person to
 look at. Chromium is Debian's (``apt-get install chromium``) or ``$CHROMIUM``; Playwright drives it.
 """
@@ -55,6 +58,9 @@ class _Anchors(HTMLParser):
         super().__init__()
         self.ids: set[str] = set()
         self.links: list[str] = []
+        self.assets: list[str] = []  # scripts and stylesheets the page loads
+        self._script = False
+        self.inline_scripts: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -63,6 +69,89 @@ class _Anchors(HTMLParser):
                 self.ids.add(attrs[key])
         if tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
+        if tag == "script":
+            self._script = True
+            if attrs.get("src"):
+                self.assets.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and {"stylesheet", "preload", "modulepreload"} & set(
+                (attrs.get("rel") or "").split()):
+            self.assets.append(attrs["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = False
+
+    def handle_data(self, data):
+        if self._script and data.strip():
+            self.inline_scripts.append(data)
+
+
+def _parsed(path: Path) -> _Anchors:
+    p = _Anchors()
+    p.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return p
+
+
+# a script that fetches code from a CDN at run time (myst-nb's widget loader goes through require.js)
+CDN_IN_SCRIPT = re.compile(r"https?://(?:cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com|"
+                           r"ajax\.googleapis\.com|code\.jquery\.com|[\w.-]*cdn[\w.-]*)/", re.I)
+
+
+def external_assets(root: Path, pages: list[Path]) -> list[str]:
+    """Scripts and stylesheets a page would load from another host, named or fetched by an inline script."""
+    faults = []
+    for page in pages:
+        parsed = _parsed(page)
+        for url in parsed.assets:
+            if urlparse(url).scheme in ("http", "https") or url.startswith("//"):
+                faults.append(f"{page.relative_to(root)}: loads {url} from another host")
+        for script in parsed.inline_scripts:
+            match = CDN_IN_SCRIPT.search(script)
+            if match:
+                faults.append(f"{page.relative_to(root)}: an inline script fetches from {match.group(0)}")
+    return faults
+
+
+def notebook_link_faults(root: Path) -> list[str]:
+    """Each chapter page links its two notebooks, and each is a valid notebook in its own language."""
+    faults = []
+    for chapter in sorted((root / "chapters").glob("*.html")):
+        links = _parsed(chapter).links
+        for lang in ("en", "zh"):
+            want = f"_notebooks/{chapter.stem}.{lang}.ipynb"
+            href = next((h for h in links if urldefrag(h)[0].endswith(want)), None)
+            if href is None:
+                faults.append(f"chapters/{chapter.name}: no download link to {want}")
+                continue
+            path = (chapter.parent / unquote(urldefrag(href)[0])).resolve()
+            fault = notebook_fault(path.read_bytes() if path.exists() else None, lang)
+            if fault:
+                faults.append(f"{want}: {fault}")
+    return faults
+
+
+def notebook_fault(content: bytes | None, lang: str) -> str | None:
+    """Why ``content`` is not a valid notebook of the chapter in ``lang`` (None when it is)."""
+    import json
+
+    import nbformat
+
+    if content is None:
+        return "missing"
+    try:
+        nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except (ValueError, json.JSONDecodeError, nbformat.ValidationError) as exc:
+        return f"not a valid notebook ({str(exc)[:120]})"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    if lang == "en" and cjk:
+        return f"the English notebook holds {cjk} Chinese characters"
+    if lang == "zh" and cjk < 200:
+        return "the Chinese notebook holds almost no Chinese"
+    if not any(c.cell_type == "code" for c in nb.cells):
+        return "no code cells"
+    return None
 
 
 def broken_links(root: Path, pages: list[Path]) -> list[str]:
@@ -71,9 +160,7 @@ def broken_links(root: Path, pages: list[Path]) -> list[str]:
 
     def parse(path: Path) -> _Anchors:
         if path not in parsed:
-            p = _Anchors()
-            p.feed(path.read_text(encoding="utf-8", errors="replace"))
-            parsed[path] = p
+            parsed[path] = _parsed(path)
         return parsed[path]
 
     faults = []
@@ -294,6 +381,28 @@ def check_search(context, base: str) -> list[str]:
     return faults
 
 
+def check_downloads(context, base: str, root: Path) -> list[str]:
+    """Follow each chapter's two notebook links on the served site, as a reader's click would."""
+    faults = []
+    page = context.new_page()
+    for chapter in sorted((root / "chapters").glob("*.html")):
+        rel = f"chapters/{chapter.name}"
+        page.goto(urljoin(base, rel))
+        for lang in ("en", "zh"):
+            link = page.locator(f'a[href$="_notebooks/{chapter.stem}.{lang}.ipynb"]')
+            if not link.count():
+                faults.append(f"{rel}: no {lang} notebook in the download menu")
+                continue
+            url = urljoin(page.url, link.first.get_attribute("href"))
+            response = page.request.get(url)
+            fault = (f"HTTP {response.status}" if not response.ok
+                     else notebook_fault(response.body(), lang))
+            if fault:
+                faults.append(f"{rel}: the {lang} notebook download: {fault}")
+    page.close()
+    return faults
+
+
 def screenshots(context_for, base: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for size in SIZES:
@@ -330,7 +439,7 @@ def main(argv=None) -> int:
 
     every = sorted(p for p in root.rglob("*.html") if not any(part.startswith("_") for part in p.relative_to(root).parts))
     pages = every if not args.pages else sorted({p for g in args.pages for p in root.glob(g)})
-    faults = broken_links(root, every) + status_faults(root)
+    faults = broken_links(root, every) + status_faults(root) + notebook_link_faults(root) + external_assets(root, every)
     server, base = serve(root)
     try:
         with sync_playwright() as pw:
@@ -356,6 +465,7 @@ def main(argv=None) -> int:
             context = context_for("desktop")
             faults += check_language_carries(context, base, "chapters/01_why_compress.html", "chapters/02_autoencoders.html")
             faults += check_search(context, base)
+            faults += check_downloads(context, base, root)
             context.close()
             screenshots(context_for, base, args.screenshots.resolve())
             browser.close()

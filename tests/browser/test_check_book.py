@@ -59,3 +59,40 @@ def test_a_numbered_bilingual_figure_with_its_own_alt_text_passes():
 ])
 def test_figures_missing_a_number_a_caption_or_alt_text_are_faults(kw, fault):
     assert fault in check_book.figure_fault(_img(**kw))
+
+
+def _notebook(markdown: str) -> str:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(markdown), nbformat.v4.new_code_cell("1")])
+    return nbformat.writes(nb)
+
+
+def test_chapter_pages_must_link_their_two_notebooks_in_their_languages(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "_notebooks").mkdir()
+    links = '<a href="../_notebooks/01_a.en.ipynb">en</a><a href="../_notebooks/01_a.zh.ipynb">zh</a>'
+    (tmp_path / "chapters" / "01_a.html").write_text(links)
+    (tmp_path / "chapters" / "02_b.html").write_text('<a href="../_notebooks/02_b.en.ipynb">en</a>')
+    (tmp_path / "_notebooks" / "01_a.en.ipynb").write_text(_notebook("Plain English."))
+    (tmp_path / "_notebooks" / "01_a.zh.ipynb").write_text(_notebook("Plain English again."))
+    (tmp_path / "_notebooks" / "02_b.en.ipynb").write_text("{not json")
+    faults = check_book.notebook_link_faults(tmp_path)
+    assert faults == ["_notebooks/01_a.zh.ipynb: the Chinese notebook holds almost no Chinese",
+                      "_notebooks/02_b.en.ipynb: not a valid notebook (Notebook does not appear to be JSON: "
+                      "'{not json')",
+                      "chapters/02_b.html: no download link to _notebooks/02_b.zh.ipynb"]
+    assert check_book.notebook_fault(_notebook("自编码器" * 60).encode(), "zh") is None
+    assert "Chinese characters" in check_book.notebook_fault(_notebook("自编码器").encode(), "en")
+
+
+def test_scripts_and_stylesheets_from_another_host_are_faults(tmp_path):
+    (tmp_path / "a.html").write_text(
+        '<script src="_static/ok.js"></script><link rel="stylesheet" href="_static/ok.css">'
+        '<script src="https://cdn.jsdelivr.net/npm/x.js"></script><link rel="stylesheet" href="//fonts.x.org/a.css">'
+        '<script>require.config({paths: {w: "https://unpkg.com/@jupyter-widgets/html-manager@1/dist/embed"}})</script>'
+        '<a href="https://example.org/paper.pdf">a paper is only a link</a>')
+    faults = check_book.external_assets(tmp_path, [tmp_path / "a.html"])
+    assert faults == ["a.html: loads https://cdn.jsdelivr.net/npm/x.js from another host",
+                      "a.html: loads //fonts.x.org/a.css from another host",
+                      "a.html: an inline script fetches from https://unpkg.com/"]
