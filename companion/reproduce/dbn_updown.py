@@ -19,7 +19,7 @@ _BASE = dict(layers=[784, 500, 500, 2000], n_labels=10, rbm_lr=0.05, rbm_momentu
              batch_size=100, updown_lr=0.01, updown_momentum=0.5)
 BUDGETS = {
     "smoke": {**_BASE, "n_train": 600, "n_test": 200, "rbm_epochs": 1, "updown_epochs": 1, "top_k": 3},
-    "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 30], "updown_epochs": 40,
+    "cpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [10, 10, 40], "updown_epochs": 80,
             "top_k": 3},
     "gpu": {**_BASE, "n_train": None, "n_test": None, "rbm_epochs": [5, 5, 15], "updown_epochs": 20,
             "top_k": 3},
