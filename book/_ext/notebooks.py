@@ -161,24 +161,15 @@ def _parse(lines: list[str], start: int = 0, close: tuple[str, int] | None = Non
 
 
 def _yaml_options(lines: list[str]) -> dict:
-    """The few YAML forms the chapters use: ``key: value`` and ``key: |-`` blocks."""
-    out, i = {}, 0
-    while i < len(lines):
-        m = re.match(r"^(?P<key>[\w-]+):\s*(?P<value>.*)$", lines[i])
-        if not m:
-            raise ExportError(f"unreadable option line {lines[i]!r}")
-        value = m["value"]
-        i += 1
-        if value in ("|", "|-"):
-            block = []
-            while i < len(lines) and (lines[i].startswith("  ") or not lines[i].strip()):
-                block.append(lines[i][2:])
-                i += 1
-            value = "\n".join(block).rstrip("\n")
-        elif len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1].replace("''", "'") if value[0] == "'" else json.loads(value)
-        out[m["key"]] = value
-    return out
+    import yaml
+
+    try:
+        options = yaml.safe_load("\n".join(lines)) or {}
+    except yaml.YAMLError as exc:
+        raise ExportError(f"unreadable options block: {exc}") from exc
+    if not isinstance(options, dict):
+        raise ExportError(f"an options block must be a mapping, got {options!r}")
+    return options
 
 
 # ---------------------------------------------------------------------------------------------- the exporter
