@@ -151,6 +151,9 @@ def notebook_fault(content: bytes | None, lang: str) -> str | None:
         return "the Chinese notebook holds almost no Chinese"
     if not any(c.cell_type == "code" for c in nb.cells):
         return "no code cells"
+    keys = re.findall(r"`(ch\d\d_\w+)`", text)
+    if keys:  # the exporter writes a glue key where the build's value was missing
+        return f"{len(keys)} numbers of the build are missing (glue keys such as {keys[0]!r} stand in their place)"
     return None
 
 
