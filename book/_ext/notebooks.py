@@ -177,7 +177,7 @@ class Exporter:
     """Turns one chapter into a plain notebook in one language (see the module's docstring)."""
 
     def __init__(self, source: Path, lang: str, glue: dict | None = None, bib: dict | None = None,
-                 labels: dict | None = None):
+                 labels: dict | None = None, numbers: dict | None = None, profile: str | None = None):
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         self.source, self.lang, self.words = Path(source), lang, _WORDS[lang]
@@ -185,23 +185,33 @@ class Exporter:
         self.bib = read_bib() if bib is None else bib
         self.labels = read_labels(sorted(CHAPTERS.glob("*.md")) + sorted((ROOT / "book").glob("*.md")),
                                   lang) if labels is None else labels
+        self.profile = profile
         self.equations: dict[str, int] = {}
         self.exercises: dict[str, int] = {}
-        self._number(self.source.read_text(encoding="utf-8"))
+        self._unlabelled = 0
+        items, _ = _parse(self.source.read_text(encoding="utf-8").splitlines(), where=self.where())
+        self._number(items)
+        self._unlabelled = 0
+        # the book numbers equations and exercises across all pages (its table of contents is not
+        # numbered): a build passes its own numbers, and these per-chapter ones are the fallback
+        for kind in ("equations", "exercises"):
+            getattr(self, kind).update((numbers or {}).get(kind, {}))
 
     # numbers first, so that a reference before its target still resolves
-    def _number(self, text: str) -> None:
-        lines = text.splitlines()
-        for i, line in enumerate(lines):
-            m = _OPEN.match(line)
-            if not m:
+    def _number(self, items) -> None:
+        for item in items:
+            if not isinstance(item, Directive):
                 continue
-            label = next((o["value"] for l in lines[i + 1:i + 4] if (o := _OPTION.match(l.strip()))
-                          and o["key"] == "label"), None)
-            if m["name"] == "math" and label:
+            label = item.options.get("label")
+            if item.name == "math" and label:
                 self.equations[label] = len(self.equations) + 1
-            elif m["name"] == "exercise":
-                self.exercises[label or f"#{len(self.exercises)}"] = len(self.exercises) + 1
+            elif item.name == "exercise":
+                if not label:  # named as _directive names it, by its place among the unlabelled ones
+                    self._unlabelled += 1
+                    label = f"#{self._unlabelled}"
+                self.exercises[label] = len(self.exercises) + 1
+            if item.name not in ("math", "code-cell", "literalinclude"):
+                self._number(item.body)
 
     def where(self) -> str:
         return self.source.name
@@ -256,8 +266,10 @@ class Exporter:
     def markdown(self, text: str) -> str:
         items, _ = _parse(text.splitlines(), where=self.where())
         out = self._render(items)
-        out = re.sub(r"\n{3,}", "\n\n", out).strip("\n")
-        return out
+        # runs of blank lines left by dropped targets and tabs, but not inside code blocks
+        parts = re.split(r"(^```.*?^```[ \t]*$)", out, flags=re.S | re.M)
+        out = "".join(p if i % 2 else re.sub(r"\n{3,}", "\n\n", p) for i, p in enumerate(parts))
+        return out.strip("\n")
 
     def _render(self, items) -> str:
         parts = []
@@ -298,7 +310,9 @@ class Exporter:
         if name == "literalinclude":
             return f"\n```python\n{self._include(d)}\n```\n"
         if name == "exercise":
-            label = d.options.get("label") or f"#{len(self.exercises)}"
+            if not d.options.get("label"):
+                self._unlabelled += 1
+            label = d.options.get("label") or f"#{self._unlabelled}"
             title = f" · {self.inline(d.arg)}" if d.arg else ""
             return f"\n**{self._exercise_name(label)}{title}**\n\n{self._render(d.body)}\n"
         if name in ("solution", "solution-start"):
@@ -311,7 +325,7 @@ class Exporter:
                 return f"\n**{heading}**\n"
             return f"\n<details>\n<summary>{heading}</summary>\n\n{self._render(d.body)}\n\n</details>\n"
         if name == "solution-end":
-            return f"\n*({self.words['end']})*\n"
+            return f"\n*({self.words['end']})*\n" if self.lang == "en" else f"\n（{self.words['end']}）\n"
         if name == "dropdown":
             return f"\n<details>\n<summary>{self.inline(d.arg)}</summary>\n\n{self._render(d.body)}\n\n</details>\n"
         if name == "glue:md":
@@ -330,7 +344,8 @@ class Exporter:
         return f"{self.words['exercise']} {n}" if self.lang == "en" else f"练习{n}"
 
     def _include(self, d: Directive) -> str:
-        path = (self.source.parent / d.arg).resolve()
+        # as Sphinx: a path starting with / is relative to the book's root, any other to the page
+        path = (ROOT / d.arg.lstrip("/")) if d.arg.startswith("/") else (self.source.parent / d.arg)
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
         if "pyobject" in d.options:
@@ -347,11 +362,13 @@ class Exporter:
                 raise ExportError(f"{self.where()}:{d.line}: start-at {d.options['start-at']!r} not found")
             lines = lines[at:]
         text = "\n".join(lines)
-        if "dedent" in d.options:
-            n = int(d.options["dedent"])
-            text = "\n".join(l[n:] if l[:n].strip() == "" else l for l in text.splitlines())
-        else:
-            text = textwrap.dedent(text)
+        if "dedent" in d.options:  # Sphinx dedents only when asked: by N columns, or all common space
+            n = d.options["dedent"]
+            if n in (None, ""):
+                text = textwrap.dedent(text)
+            else:
+                n = int(n)
+                text = "\n".join(l[n:] if l[:n].strip() == "" else l for l in text.splitlines())
         if "prepend" in d.options:
             text = d.options["prepend"] + "\n" + text
         return text.rstrip()
@@ -374,7 +391,8 @@ class Exporter:
                     cells.append(nbformat.v4.new_markdown_cell(text))
             elif cell.cell_type == "code":
                 source = cell.source
-                if "raises-exception" in tags:
+                # indenting a triple-quoted string would change it: such a cell stays as written
+                if "raises-exception" in tags and '"""' not in source and "'''" not in source:
                     source = ("try:\n" + textwrap.indent(source, "    ") +
                               "\nexcept Exception as error:  # the book shows this error on purpose\n"
                               "    print(f\"{type(error).__name__}: {error}\")")
@@ -390,15 +408,22 @@ class Exporter:
     def _first_markdown(self, nb):
         import nbformat
 
+        name = self.source.name
         if self.lang == "en":
-            text = (f"*Exported from `chapters/{self.source.name}` of the course **Autoencoders, Boltzmann "
-                    "Machines and Deep Belief Networks** (English). The numbers quoted in the text are those of the "
-                    "book's own build (quick profile); the cells below recompute them. The next cell checks that "
-                    "the course's package `companion` is installed.*")
+            numbers = (f"The numbers quoted in the text are those of the book's build ({self.profile} profile); the "
+                       "cells below recompute them." if self.glue else
+                       "Where the book's text quotes a number of its run, this copy names the variable in code "
+                       "(`chNN_...`); the cell that computes it shows the value.")
+            text = (f"*Exported from `chapters/{name}` of the course **Autoencoders, Boltzmann Machines and Deep "
+                    f"Belief Networks**, English text only. {numbers} The next cell checks that the course's "
+                    "package `companion` is installed.*")
         else:
-            text = (f"*本笔记本由课程**自编码器、玻尔兹曼机与深度信念网络**的`chapters/{self.source.name}`导出"
-                    "（中文）。正文中引用的数字来自本书自身的构建（quick配置）；下面的代码单元会重新计算它们。"
-                    "下一个单元检查课程的软件包`companion`是否已安装。*")
+            zh_profile = {"quick": "快速配置", "full": "完整配置"}.get(self.profile or "", self.profile)
+            numbers = (f"正文中引用的数字取自本书构建时（{zh_profile}）的运行结果，运行下面的代码单元会重新算出它们。"
+                       if self.glue else "正文中引用运行结果的地方，这份副本写的是变量名（`chNN_...`），"
+                       "算出它的代码单元运行后会显示其值。")
+            text = (f"本笔记本由课程《自编码器、玻尔兹曼机与深度信念网络》的`chapters/{name}`导出，只含中文正文。"
+                    f"{numbers}下一个单元检查是否已安装本课程的软件包`companion`。")
         return nbformat.v4.new_markdown_cell(text)
 
     def _first_code(self):
@@ -444,13 +469,28 @@ def _write_notebooks(app, exception) -> None:
     out.mkdir(parents=True, exist_ok=True)
     executed = Path(app.outdir).parent / "jupyter_execute"
     bib = read_bib()
+    import companion
+
+    profile = companion.profile()
     for lang in LANGS:
         labels = read_labels(sorted(CHAPTERS.glob("*.md")) + sorted((ROOT / "book").glob("*.md")), lang)
         for docname in sorted(d for d in app.env.found_docs if _is_chapter(d)):
             glue_file = executed / (docname + ".glue.json")
             glue = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.exists() else {}
-            nb = export(Path(app.srcdir) / (docname + ".md"), lang, glue=glue, bib=bib, labels=labels)
+            nb = export(Path(app.srcdir) / (docname + ".md"), lang, glue=glue, bib=bib, labels=labels,
+                        numbers=_book_numbers(app.env, docname), profile=profile)
             nbformat.write(nb, out / f"{Path(docname).name}.{lang}.ipynb")
+
+
+def _book_numbers(env, docname: str) -> dict:
+    """The equation and exercise numbers Sphinx gave this page (``{"equations": {label: n}, ...}``)."""
+    found = getattr(env, "toc_fignumbers", {}).get(docname, {})
+
+    def first(number):
+        return number[0] if isinstance(number, (tuple, list)) and len(number) == 1 else ".".join(map(str, number))
+
+    return {"equations": {k.removeprefix("equation-"): first(v) for k, v in found.get("displaymath", {}).items()},
+            "exercises": {k: first(v) for k, v in found.get("exercise", {}).items()}}
 
 
 def _download_buttons(app, pagename, templatename, context, doctree) -> None:

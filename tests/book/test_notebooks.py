@@ -129,3 +129,62 @@ def test_an_exported_notebook_runs_end_to_end():
     assert "is ready" in outputs
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+def _listings():
+    for path in CHAPTERS:
+        items, _ = notebooks._parse(path.read_text(encoding="utf-8").splitlines(), where=path.name)
+        stack = list(items)
+        while stack:
+            item = stack.pop()
+            if isinstance(item, notebooks.Directive):
+                if item.name == "literalinclude":
+                    yield path, item
+                elif item.name not in ("math", "code-cell"):
+                    stack.extend(item.body)
+
+
+@pytest.mark.parametrize("path, directive", list(_listings()), ids=lambda x: getattr(x, "stem", None) or
+                         getattr(x, "arg", None) and x.options.get("pyobject", x.arg))
+def test_quoted_code_is_what_sphinx_shows(path, directive):
+    from sphinx.config import Config
+    from sphinx.directives.code import LiteralIncludeReader
+
+    config = Config({}, {})
+    options = {k: ("" if v is None else v) for k, v in directive.options.items()}
+    if "dedent" in options and options["dedent"] != "":
+        options["dedent"] = int(options["dedent"])
+    elif "dedent" in options:
+        options["dedent"] = None
+    theirs, _ = LiteralIncludeReader(str((path.parent / directive.arg).resolve()), options, config).read()
+    mine = notebooks.Exporter(path, "en", bib={}, labels={})._include(directive)
+    assert mine.rstrip() == theirs.rstrip()
+
+
+def test_the_book_s_numbers_win_over_the_chapter_s_own(tmp_path):
+    src = tmp_path / "ch.md"
+    src.write_text("# A\n\nSee {eq}`eq-a` and {numref}`ex-a`.\n\n```{math}\n---\nlabel: eq-a\n---\nx = 1\n```\n\n"
+                   "````{exercise}\n:label: ex-a\n\nDo it.\n````\n\n````{exercise}\n\nNo label.\n````\n",
+                   encoding="utf-8")
+    own = _markdown(notebooks.export(src, "en", bib={}, labels={}))
+    assert "See (1) and Exercise 1." in own and "\\tag{1}" in own and "**Exercise 2**" in own
+    book = _markdown(notebooks.export(src, "en", bib={}, labels={},
+                                      numbers={"equations": {"eq-a": 25}, "exercises": {"ex-a": 31}}))
+    assert "See (25) and Exercise 31." in book and "\\tag{25}" in book and "**Exercise 31**" in book
+
+
+def test_without_myst_nb_the_first_cell_stands_in_for_glue(monkeypatch, capsys):
+    nb = notebooks.export(ROOT / "chapters" / "01_why_compress.md", "en")
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as if myst_nb were not installed
+    exec(nb.cells[1].source, {})
+    from myst_nb import glue
+
+    glue("x", 1.5, display=False)  # the chapters' calls work and show nothing
+    assert "is ready" in capsys.readouterr().out
+
+
+def test_blank_lines_inside_quoted_code_survive(tmp_path):
+    src = tmp_path / "ch.md"
+    src.write_text("# A\n\n\n\nText.\n\n```python\ndef f():\n    pass\n\n\ndef g():\n    pass\n```\n", encoding="utf-8")
+    text = _markdown(notebooks.export(src, "en", bib={}, labels={}))
+    assert "pass\n\n\ndef g" in text and "# A\n\nText." in text

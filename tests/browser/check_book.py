@@ -93,8 +93,9 @@ def _parsed(path: Path) -> _Anchors:
 
 
 # a script that fetches code from a CDN at run time (myst-nb's widget loader goes through require.js)
-CDN_IN_SCRIPT = re.compile(r"https?://(?:cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com|"
-                           r"ajax\.googleapis\.com|code\.jquery\.com|[\w.-]*cdn[\w.-]*)/", re.I)
+CDN_IN_SCRIPT = re.compile(r"(?:https?:)?//(?:cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com|esm\.sh|"
+                           r"ajax\.googleapis\.com|code\.jquery\.com|raw\.githubusercontent\.com|"
+                           r"[\w.-]*cdn[\w.-]*)/", re.I)
 
 
 def external_assets(root: Path, pages: list[Path]) -> list[str]:
@@ -132,8 +133,6 @@ def notebook_link_faults(root: Path) -> list[str]:
 
 def notebook_fault(content: bytes | None, lang: str) -> str | None:
     """Why ``content`` is not a valid notebook of the chapter in ``lang`` (None when it is)."""
-    import json
-
     import nbformat
 
     if content is None:
@@ -141,7 +140,7 @@ def notebook_fault(content: bytes | None, lang: str) -> str | None:
     try:
         nb = nbformat.reads(content.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
-    except (ValueError, json.JSONDecodeError, nbformat.ValidationError) as exc:
+    except (ValueError, AttributeError, TypeError, nbformat.ValidationError) as exc:  # JSON that is no notebook
         return f"not a valid notebook ({str(exc)[:120]})"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     cjk = len(re.findall(r"[\u4e00-\u9fff]", text))

@@ -84,6 +84,7 @@ def test_chapter_pages_must_link_their_two_notebooks_in_their_languages(tmp_path
                       "chapters/02_b.html: no download link to _notebooks/02_b.zh.ipynb"]
     assert check_book.notebook_fault(_notebook("自编码器" * 60).encode(), "zh") is None
     assert "Chinese characters" in check_book.notebook_fault(_notebook("自编码器").encode(), "en")
+    assert "not a valid notebook" in check_book.notebook_fault(b"[]", "en")
     assert "glue keys such as 'ch01_r2'" in check_book.notebook_fault(_notebook("R² is `ch01_r2`.").encode(), "en")
 
 
