@@ -1,4 +1,4 @@
-"""Two fixes to the theme's pages that the book's browser check (tests/browser) asks for.
+"""Three fixes to the theme's pages that the book's browser check (tests/browser) asks for.
 
 - sphinx-thebe adds its inline configuration script (``const THEBE_JS_URL = ...``) each
   time the environment reads documents, and Sphinx de-duplicates scripts by file name
@@ -8,6 +8,10 @@
   jupyter-book leaves empty, so the first page a reader opens logged "Got invalid theme
   mode". The book starts in light mode (its figures are drawn on white); the theme's
   switch still offers dark.
+- sphinx-thebe (which jupyter-book always loads) puts on every page an inline script naming
+  thebe's code on unpkg.com, and a loader that fetches it from there when live code is launched.
+  The book offers no live-code button (launch buttons are off), so both are dead code that points
+  at a CDN; they are dropped, and no page refers to another host for code.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> Non
     seen, kept = set(), []
     for js in scripts:
         attributes = getattr(js, "attributes", {})
+        if str(getattr(js, "filename", js) or "").endswith("sphinx-thebe.js") or "THEBE_JS_URL" in str(
+                attributes.get("body", "")):
+            continue
         # the repeated inline scripts differ only in a file name of None against ''
         key = (str(getattr(js, "filename", js) or ""), tuple(sorted((k, str(v)) for k, v in attributes.items())))
         if key not in seen:
