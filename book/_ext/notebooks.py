@@ -133,8 +133,7 @@ def _parse(lines: list[str], start: int = 0, close: tuple[str, int] | None = Non
                 d.options[o["key"]] = o["value"]
                 i += 1
             if d.name in ("code-cell", "math", "literalinclude") or fence[0] == "`" and d.name in ("glue:md",):
-                end = next((j for j in range(i, len(lines))
-                            if set(lines[j].strip()) == {fence[0]} and len(lines[j].strip()) >= len(fence)), None)
+                end = _closing(lines, i, fence)
                 if end is None:
                     raise ExportError(f"{where}:{d.line}: {{{d.name}}} is never closed")
                 d.body = lines[i:end]
@@ -146,8 +145,7 @@ def _parse(lines: list[str], start: int = 0, close: tuple[str, int] | None = Non
         m = _PLAIN_FENCE.match(line)
         if m:
             fence = m["fence"]
-            end = next((j for j in range(i + 1, len(lines))
-                        if set(lines[j].strip()) == {fence[0]} and len(lines[j].strip()) >= len(fence)), None)
+            end = _closing(lines, i + 1, fence)
             if end is None:
                 raise ExportError(f"{where}:{i + 1}: a code block opened by {fence} is never closed")
             items.append(("fence", lines[i:end + 1]))
@@ -158,6 +156,12 @@ def _parse(lines: list[str], start: int = 0, close: tuple[str, int] | None = Non
     if close:
         raise ExportError(f"{where}: a directive fenced by {close[0] * close[1]} is never closed")
     return items, i
+
+
+def _closing(lines: list[str], start: int, fence: str) -> int | None:
+    """Index of the first line from ``start`` that closes ``fence`` (the same character, at least as many)."""
+    return next((j for j in range(start, len(lines))
+                 if set(lines[j].strip()) == {fence[0]} and len(lines[j].strip()) >= len(fence)), None)
 
 
 def _yaml_options(lines: list[str]) -> dict:
@@ -242,8 +246,7 @@ class Exporter:
                 number = self.exercises.get(target)
                 if number is None:
                     raise ExportError(f"{self.where()}: {{{role}}}`{content}` names no exercise of this chapter")
-                name = f"{self.words['exercise']} {number}" if self.lang == "en" else f"练习{number}"
-                return text.replace("%s", str(number)) if text else name
+                return text.replace("%s", str(number)) if text else self._exercise_name(target)
             if text:
                 return text
             if role == "ref":
