@@ -22,8 +22,8 @@ _BASE = dict(dims=[784, 200, 200], latent_dim=50, activation="tanh", batch_size=
 BUDGETS = {
     "smoke": {**_BASE, "n_train": 600, "n_test": 100, "epochs": 1, "lr": 1e-3, "lr_decay": 1.0, "eval_k": 20,
               "iwae_k": 3, "iwae_epochs": 1},
-    "cpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 150, "lr": 1e-3, "lr_decay": 0.99, "iwae_k": 5,
-            "iwae_epochs": 50},
+    "cpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 185, "lr": 1e-3, "lr_decay": 0.992, "iwae_k": 5,
+            "iwae_epochs": 40},
     "gpu": {**_BASE, "n_train": None, "n_test": None, "epochs": 50, "lr": 1e-3, "lr_decay": 0.97,
             "iwae_k": 50, "iwae_epochs": 20},
     "paper": {**_BASE, "n_train": None, "n_test": None, "epochs": 3280, "lr": 1e-3, "lr_decay": 0.9993,
