@@ -80,18 +80,21 @@ def reproduce(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .reproduce import EXPERIMENTS
+
     parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, device, profile and data sources")
     rep = sub.add_parser("reproduce", help="run a paper reproduction and write its record to results/")
     rep.add_argument("name", help="experiment name, or 'all' for every one in turn",
-                     choices=["all", "deep-ae", "dbn-backprop", "dbn-updown", "rbm-ais", "vae-nll", "dbm"])
+                     choices=["all", *EXPERIMENTS])
     rep.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "gpu", "paper"],
                      help="smoke: seconds, tiny data; cpu: <= 60 min each on 2 cores; gpu: paper sizes, minutes "
                           "on one GPU; paper: the paper's sizes and epochs")
     rep.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
     rep.add_argument("--data", default=None,
-                     help="folder of the official MNIST idx files (default: $COMPANION_DATA, then ../shared/data)")
+                     help="folder of the official MNIST idx files (default: $COMPANION_DATA, then ../shared/data); "
+                          "for rbm-cf, a folder holding MovieLens 100k's u.data (default: the chapters' source)")
     rep.add_argument("--out", default="results", help="results root (default: results)")
     rep.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     rep.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoint")

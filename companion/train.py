@@ -185,18 +185,25 @@ def _accumulate(totals: dict, loss, metrics: dict, size: int, device) -> None:
 def evaluate(
     model: nn.Module, X: Any, batch_size: int = 1024, device: str | torch.device | None = None
 ) -> dict[str, float]:
-    """Mean loss and metrics of ``model`` over ``X`` (weighted by batch size), without gradients."""
+    """Mean loss and metrics of ``model`` over ``X``, without gradients.
+
+    Batches are weighted by their size, or by ``model.batch_weight(batch)``
+    where the model defines it (a recommender's error is a mean over
+    ratings, and batches of users or items hold different numbers of them).
+    """
     batch_size = positive_int(batch_size, "batch_size")
     tensors = _as_tuple(X, "X", None if getattr(model, "index_input", False) else model_dtype(model))
     device = next(model.parameters()).device if device is None else get_device(device)
+    weigh = getattr(model, "batch_weight", None)
     totals: dict[str, torch.Tensor] = {}
-    n = len(tensors[0])
+    total = 0
     with evaluating(model):
         for batch in _batches(tensors, batch_size, None, device):
-            size = len(batch[0] if isinstance(batch, tuple) else batch)
+            size = weigh(batch) if weigh is not None else len(batch[0] if isinstance(batch, tuple) else batch)
             loss, metrics = model.loss(batch)
             _accumulate(totals, loss, metrics, size, device)
-    return {key: (value / n).item() for key, value in totals.items()}
+            total = total + size
+    return {key: (value / total).item() for key, value in totals.items()}
 
 
 def fit(

@@ -18,11 +18,13 @@ from .dbn import DBN, LabelledRBM
 from .hopfield import HopfieldNetwork
 from .linear import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
-from .rbm_cf import BinaryRatingRBM, SoftmaxRBM
+from .autorec import AutoRec
+from .rbm_cf import BinaryRatingRBM, ItemSoftmaxRBM, SoftmaxRBM
 from .rbm_real import GaussianBernoulliRBM, SpikeSlabRBM
 from .vae import VAE
 
 __all__ = [
+    "AutoRec",
     "Autoencoder",
     "BernoulliRBM",
     "BiasBaseline",
@@ -38,6 +40,7 @@ __all__ = [
     "GaussianHiddenRBM",
     "GlobalMean",
     "HopfieldNetwork",
+    "ItemSoftmaxRBM",
     "LabelledRBM",
     "MatrixFactorization",
     "PCA",

@@ -150,8 +150,13 @@ class MatrixFactorization(nn.Module, _Fitted):
         return self.mu + self.user_bias[rows] + self.item_bias[cols] + (self.P[rows] * self.Q[cols]).sum(1)
 
     def loss(self, batch):
+        """Half the squared error plus the penalty, averaged over a batch of triples; in eval mode the mean
+        squared error alone, so that validation (and early stopping) watches what a test would measure."""
         rows, cols, r = batch
         err = r - self(rows.long(), cols.long())
+        if not self.training:
+            mse = (err.detach() ** 2).mean()
+            return mse, {"mse": mse}
         penalty = (self.user_bias[rows] ** 2 + self.item_bias[cols] ** 2
                    + (self.P[rows] ** 2).sum(1) + (self.Q[cols] ** 2).sum(1))
         loss = 0.5 * (err**2).mean() + 0.5 * self.reg * penalty.mean()

@@ -22,6 +22,7 @@ EXPERIMENTS = {
     "rbm-ais": "rbm_ais",
     "vae-nll": "vae_nll",
     "dbm": "dbm",
+    "rbm-cf": "rbm_cf",
 }
 BUDGETS = ("smoke", "cpu", "gpu", "paper")
 
@@ -59,9 +60,10 @@ def reproduce(name: str, budget: str = "cpu", *, device="auto", data=None, out="
         raise ValueError(f"unknown budget {budget!r}; choose from {', '.join(BUDGETS)}.")
     module = experiment(name)
     ctx = Run(name, budget, module.BUDGETS[budget], out=out, device=device, data=data, resume=resume,
-              restart=restart, every=every, progress=progress, command=command)
+              restart=restart, every=every, progress=progress, command=command,
+              data_kind=getattr(module, "DATA", "mnist"))
     t0 = time.perf_counter()
-    print(f"{name} ({budget}) on {ctx.device}, data from {ctx.data_dir}, commit {ctx.commit[:12]}"
+    print(f"{name} ({budget}) on {ctx.device}, data from {ctx.data_source()}, commit {ctx.commit[:12]}"
           f"{' (dirty)' if ctx.dirty else ''}", flush=True)
     metrics = module.run(ctx, ctx.settings)
     paper = {**module.PAPER, "target": module.TARGETS.get(budget)}

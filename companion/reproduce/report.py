@@ -36,22 +36,32 @@ def load_records(root: str | Path = "results", budgets=SHOWN_BUDGETS) -> list[di
     return sorted(records, key=lambda r: (order[r["experiment"]], BUDGETS.index(r["budget"])))
 
 
-def fmt_metric(key: str, value, se=None) -> str:
-    """An error rate as a percentage, anything else in nats or squared error with two decimals."""
+def fmt_metric(key: str, value, se=None, sd=None, lang: str = "en") -> str:
+    """An error rate as a percentage, a recommender's RMSE, MAE or P@10 with four decimals, anything else
+    (nats, squared error) with two; ``value ± se`` for a standard error, ``value (s.d. sd)`` for a
+    standard deviation over folds."""
     if value is None:
         return "–"
-    if "error" in key:
-        text = f"{100 * value:.2f}%"
-        return text if se is None else f"{100 * value:.2f} ± {100 * se:.2f}%"
-    return f"{value:.2f}" if se is None else f"{value:.2f} ± {se:.2f}"
+    scale, unit = (100, "%") if "error" in key else (1, "")
+    digits = 4 if key.startswith(("rmse", "mae", "p10")) else 2  # ratings: differences of 0.01 matter
+    text = f"{scale * value:.{digits}f}"
+    if se is not None:
+        text += f" ± {scale * se:.{digits}f}"
+    elif sd is not None:
+        text += f" ({'s.d.' if lang == 'en' else '标准差'} {scale * sd:.{digits}f})"
+    return text + unit
 
 
-def summary(record: dict, keys=None) -> str:
+def _fmt(metrics: dict, key: str, lang: str = "en") -> str:
+    return fmt_metric(key, metrics.get(key), metrics.get(key + "_se"), metrics.get(key + "_std"), lang)
+
+
+def summary(record: dict, keys=None, lang: str = "en") -> str:
     """``key value ± se`` for the metrics that have a published counterpart (or ``keys``)."""
     module = experiment(record["experiment"])
     metrics = record["metrics"]
     keys = keys or list(module.PAPER["values"])
-    text = "; ".join(f"`{k}` {fmt_metric(k, metrics.get(k), metrics.get(k + '_se'))}" for k in keys)
+    text = "; ".join(f"`{k}` {_fmt(metrics, k, lang)}" for k in keys)
     if _open_below(record):
         # AIS's 3 s.e. exceeded the mean weight: log Z is likely underestimated, the likelihood optimistic
         text += " (AIS interval of log Z open below: optimistic)"
@@ -99,27 +109,29 @@ def table(records: list[dict], lang: str = "en", names=None) -> str:
             met = target_met(r)
             status = w["na"] if met is None else (w["met"] if met else w["missed"])
             prov = r["provenance"]
-            rows.append(f"| `{name}` | {paper_summary(name)} {cite} | {r['budget']} | {summary(r)} | {status} | "
+            rows.append(f"| `{name}` | {paper_summary(name)} {cite} | {r['budget']} | {summary(r, lang=lang)} | {status} | "
                         f"{_device(prov['device'])} | {_minutes(prov['wall_seconds'])} | `{prov['commit'][:8]}` | "
                         f"`{prov['command']}` |")
     return "\n".join(rows)
 
 
-def chapter_rows(name: str, quick: dict[str, float], root: str | Path = "results", lang: str = "en") -> str:
+def chapter_rows(name: str, quick: dict[str, float], root: str | Path = "results", lang: str = "en",
+                 keys=None) -> str:
     """A chapter's quick-profile figures beside the paper's and every recorded full-scale run of ``name``.
 
-    ``quick`` maps metric keys to the values the chapter's own cells computed.
+    ``quick`` maps metric keys to the values the chapter's own cells computed;
+    ``keys`` (default: those with a published figure) are the rows.
     """
     w = _WORDS[lang]
     records = [r for r in load_records(root) if r["experiment"] == name]
-    keys = list(experiment(name).PAPER["values"])
+    keys = list(experiment(name).PAPER["values"]) if keys is None else list(keys)
     quick_label = "quick profile (this page)" if lang == "en" else "快速配置（本页）"
     head = ["", w["paper"], quick_label] + [w["ours_col"].format(budget=r["budget"]) for r in records]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     paper = experiment(name).PAPER["values"]
     for k in keys:
-        cells = [f"`{k}`", fmt_metric(k, paper[k]), fmt_metric(k, quick.get(k))]
-        cells += [fmt_metric(k, r["metrics"].get(k), r["metrics"].get(k + "_se"))
+        cells = [f"`{k}`", fmt_metric(k, paper.get(k)), fmt_metric(k, quick.get(k))]
+        cells += [_fmt(r["metrics"], k, lang)
                   + (" †" if "log_likelihood" in k and _open_below(r) else "") for r in records]
         rows.append("| " + " | ".join(cells) + " |")
     if any(_open_below(r) for r in records):

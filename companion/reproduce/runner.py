@@ -141,16 +141,29 @@ class Run:
         Continue from the checkpoint; refused when it was written by another commit.
     restart : bool
         Discard an existing checkpoint instead of refusing to overwrite it.
+    data_kind : {"mnist", "movielens"}
+        What the experiment reads. For MovieLens, ``data`` is a folder of the
+        ml-100k files; one that holds the MNIST idx files instead (``reproduce
+        all --data``) is meant for the others, and the MovieLens default
+        (:func:`companion.data.movielens`) is read.
     every : int
         Checkpoint every this many epochs of each fit.
     """
 
     def __init__(self, name: str, budget: str, settings: dict, *, out="results", device="auto", data=None,
                  resume: bool = False, restart: bool = False, every: int = 5, progress: bool = True,
-                 command: str | None = None):
+                 command: str | None = None, data_kind: str = "mnist"):
         self.name, self.budget, self.settings = name, budget, dict(settings)
         self.device = get_device(device)
-        self.data_dir = find_data(data)
+        self.data_kind = data_kind
+        if data_kind == "mnist":
+            self.data_dir = find_data(data)
+        elif data_kind == "movielens":
+            meant_for_mnist = data is not None and find_idx_dir(Path(data)) is not None
+            self.data_dir = None if data is None or meant_for_mnist else Path(data)
+            self._movielens_source = None
+        else:
+            raise ValueError(f"data_kind={data_kind!r}: use 'mnist' or 'movielens'.")
         self.out = Path(out)
         self.record_path = self.out / budget / f"{name}.json"
         self.ckpt_path = self.out / ".checkpoints" / budget / f"{name}.pt"
@@ -167,6 +180,7 @@ class Run:
                     "it or --restart to discard it.")
         self._started = time.perf_counter()
         self._data_cache: dict = {}
+        self.extra_config: dict[str, Any] = {}  # what the run chose (e.g. settings picked on validation data)
 
     # ------------------------------------------------------------------ checkpoints
     def _load_checkpoint(self) -> None:
@@ -206,8 +220,50 @@ class Run:
             self._data_cache[key] = (X[:n], y[:n]) if n is not None else (X, y)
         return self._data_cache[key]
 
+    def movielens_folds(self, version: str = "100k", n: int = 5):
+        """``(ratings, folds)``: every rating of MovieLens ``version`` and the first ``n`` of its five folds."""
+        from ..data.movielens import _obtain, movielens, movielens_folds
+
+        self._movielens_source = source = _obtain(version, self.data_dir, None)
+        root = None if source.kind == "recbole-wheel" else source.location
+        official = root is not None and all((Path(root) / f"u{i}.{part}").is_file()
+                                            for i in range(1, 6) for part in ("base", "test"))
+        how = ("the official u1-u5 files" if official else
+               "u1-u5 derived from the ratings' order by GroupLens' mku.sh rule")
+        self._folds_note = f"folds 1-{n} of 5 ({how})"
+        return movielens(version, root=root, verbose=False), movielens_folds(version, root=root, verbose=False)[:n]
+
+    def data_source(self) -> str:
+        """Where the data come from, for the run's first line."""
+        if self.data_kind == "mnist":
+            return str(self.data_dir)
+        from ..data.movielens import movielens_source
+
+        return movielens_source("100k", self.data_dir).describe()
+
+    def data_md5(self) -> dict[str, str]:
+        """MD5 of each data file read: the four idx files, or MovieLens' ratings file."""
+        if self.data_kind == "mnist":
+            return idx_md5(self.data_dir)
+        source = self._movielens_source
+        if source is None:
+            return {}
+        if source.kind == "recbole-wheel":
+            import zipfile
+
+            from ..data.movielens import _WHEEL_RATINGS
+
+            with zipfile.ZipFile(source.location) as zf:
+                return {Path(_WHEEL_RATINGS).name: hashlib.md5(zf.read(_WHEEL_RATINGS)).hexdigest()}
+        names = ["u.data"] + [f"u{i}.{part}" for i in range(1, 6) for part in ("base", "test")]
+        paths = [Path(source.location) / name for name in names]
+        return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
     def data_summary(self) -> str:
         """The splits this run read, e.g. ``MNIST train 60,000 (binarize=sample, seed 0); test 10,000 ...``."""
+        if self.data_kind == "movielens":
+            source = self._movielens_source
+            return "not read" if source is None else f"{source.describe()}; {self._folds_note}"
         parts = [f"{split} {len(X):,}" + (f" (binarize={b}, seed {seed})" if b else "")
                  for (split, b, seed, _), (X, _) in self._data_cache.items()]
         return "official MNIST idx files: " + "; ".join(parts)
@@ -285,6 +341,10 @@ class Run:
             self._save_checkpoint()
         return self.state["steps"][key]
 
+    def add_timing(self, key: str, seconds: float, epochs: int) -> None:
+        """Note the time of a fit made outside :meth:`fit` (inside a :meth:`step`) for ``seconds_per_epoch``."""
+        self.state.setdefault("timings", {})[key] = {"seconds": float(seconds), "epochs": int(epochs)}
+
     # ------------------------------------------------------------------ the record
     def record(self, metrics: dict[str, Any], paper: dict[str, Any]) -> dict:
         """Write ``out/<budget>/<name>.json`` atomically and remove the checkpoint."""
@@ -298,15 +358,17 @@ class Run:
             "budget": self.budget,
             "metrics": metrics,
             "paper": paper,
-            "config": {**self.settings, "data": self.data_summary(), "device_requested": str(self.device)},
+            "config": {**self.settings, **self.extra_config, "data": self.data_summary(),
+                       "device_requested": str(self.device)},
             "provenance": {
                 "commit": self.commit,
                 "dirty": self.dirty,
                 "device": describe_device(self.device),
                 "torch": torch.__version__,
-                "data_md5": idx_md5(self.data_dir),
+                "data_md5": self.data_md5(),
                 "wall_seconds": round(self._elapsed(), 1),
-                "seconds_per_epoch": {k: round(f["seconds"] / max(f["epochs"], 1), 3) for k, f in fits.items()},
+                "seconds_per_epoch": {k: round(f["seconds"] / max(f["epochs"], 1), 3)
+                                      for k, f in {**fits, **self.state.get("timings", {})}.items()},
                 "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "command": self.command,
             },

@@ -1,5 +1,6 @@
 """The reproductions: every experiment's smoke budget end to end, resume, refusals and the records' schema."""
 
+import itertools
 import json
 import math
 import subprocess
@@ -30,6 +31,26 @@ def idx_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def ml_dir(tmp_path_factory):
+    """A small ml-100k folder (u.data only): 60 users of two tastes and three moods rate about half of 40 movies."""
+    d = tmp_path_factory.mktemp("ml-100k")
+    rng = np.random.default_rng(0)
+    lines = []
+    for user, item in itertools.product(range(60), range(40)):
+        if rng.random() < 0.5:
+            taste = 1 if (item < 20) != (user % 2 == 1) else -1
+            rating = min(5, max(1, 3 + taste + (user % 3 - 1) + (item % 3 - 1)))
+            lines.append(f"{user + 1}\t{item + 1}\t{rating}\t{880000000 + len(lines)}")
+    order = rng.permutation(len(lines))  # u.data is in no particular order; the folds are its row blocks
+    (d / "u.data").write_text("\n".join(lines[i] for i in order) + "\n")
+    return d
+
+
+def data_for(name, idx_dir, ml_dir):
+    return ml_dir if getattr(rp.experiment(name), "DATA", "mnist") == "movielens" else idx_dir
+
+
 def check_record(record: dict, name: str, budget: str) -> None:
     assert tuple(record) == rp.RECORD_KEYS
     assert record["experiment"] == name and record["budget"] == budget
@@ -44,17 +65,24 @@ def check_record(record: dict, name: str, budget: str) -> None:
     assert set(module.PAPER["values"]) <= set(record["metrics"]), "every published figure has our counterpart"
     assert record["paper"]["cite"] == module.PAPER["cite"]
     prov = record["provenance"]
-    assert len(prov["data_md5"]) == 4 and prov["wall_seconds"] > 0 and prov["command"].startswith("python -m")
+    movielens = getattr(module, "DATA", "mnist") == "movielens"
+    assert (len(prov["data_md5"]) >= 1 if movielens else len(prov["data_md5"]) == 4) and prov["wall_seconds"] > 0 and prov["command"].startswith("python -m")
 
 
 @pytest.mark.parametrize("name", list(rp.EXPERIMENTS))
-def test_smoke_budget_end_to_end(name, idx_dir, tmp_path):
+def test_smoke_budget_end_to_end(name, idx_dir, ml_dir, tmp_path):
     torch.manual_seed(0)
-    record = rp.reproduce(name, "smoke", data=idx_dir, out=tmp_path, progress=False, device="cpu")
+    data = data_for(name, idx_dir, ml_dir)
+    record = rp.reproduce(name, "smoke", data=data, out=tmp_path, progress=False, device="cpu")
     path = tmp_path / "smoke" / f"{name}.json"
     assert json.loads(path.read_text()) == record
     check_record(record, name, "smoke")
-    assert record["provenance"]["data_md5"] == runner.idx_md5(idx_dir)
+    if data is idx_dir:
+        assert record["provenance"]["data_md5"] == runner.idx_md5(idx_dir)
+    else:
+        import hashlib
+
+        assert record["provenance"]["data_md5"] == {"u.data": hashlib.md5((ml_dir / "u.data").read_bytes()).hexdigest()}
     assert not (tmp_path / ".checkpoints" / "smoke" / f"{name}.pt").exists(), "the checkpoint outlived the record"
 
 
@@ -159,6 +187,8 @@ def test_cli_reports_missing_data_and_bad_names(tmp_path):
     assert result.returncode == 2 and "--data DIR" in result.stderr and "Traceback" not in result.stderr
     result = run("deep-autoencoder")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+    result = run("rbm-cf", "--budget", "smoke", "--data", str(tmp_path), "--out", str(tmp_path))
+    assert result.returncode == 2 and "holds no MovieLens 100k ratings" in result.stderr, result.stderr
 
 
 def test_unknown_experiment_and_budget():
@@ -258,3 +288,34 @@ def test_chapter_rows_flag_an_open_ais_interval(tmp_path):
     rows = report.chapter_rows("rbm-ais", {"test_log_likelihood": -110.0}, tmp_path)
     assert "-90.00 ± 0.20 †" in rows and "likelihood optimistic" in rows
     assert "偏乐观" in report.chapter_rows("rbm-ais", {}, tmp_path, "zh")
+
+
+def test_rbm_cf_scores_every_model_and_reads_movielens_beside_mnist(idx_dir, ml_dir, tmp_path, monkeypatch):
+    """The smoke run of the recommenders: every model's keys, settings chosen on validation, never on test."""
+    record = rp.reproduce("rbm-cf", "smoke", data=ml_dir, out=tmp_path, progress=False, device="cpu")
+    metrics = record["metrics"]
+    from companion.reproduce.rbm_cf import MODELS
+
+    for model in MODELS:
+        for key in (f"rmse_{model}", f"mae_{model}", f"p10_{model}"):
+            assert key in metrics and f"{key}_std" in metrics
+    assert metrics["rmse_baseline"] < metrics["rmse_global_mean"], "the biases see the users' and movies' moods"
+    assert "folds 1-2 of 5" in record["config"]["data"] and "mku.sh" in record["config"]["data"]
+    chosen = record["config"]["chosen"]
+    assert [set(c) for c in chosen["autorec"]] == [{"reg", "epochs", "val_rmse"}] * 2
+    # the same run with every test rating turned upside down chooses the same settings and epochs
+    real = runner.Run.movielens_folds
+
+    def flipped(self, version="100k", n=5):
+        ratings, folds = real(self, version, n)
+        return ratings, [(train, test.assign(rating=6 - test["rating"])) for train, test in folds]
+
+    monkeypatch.setattr(runner.Run, "movielens_folds", flipped)
+    again = rp.reproduce("rbm-cf", "smoke", data=ml_dir, out=tmp_path / "flipped", progress=False, device="cpu")
+    assert again["config"]["chosen"] == chosen
+    assert again["metrics"]["rmse_baseline"] != metrics["rmse_baseline"], "the test fold did change"
+    # `reproduce all --data <MNIST>`: the MNIST folder is meant for the others; MovieLens falls back to its default
+    ctx = runner.Run("rbm-cf", "smoke", {}, out=tmp_path, data=idx_dir, data_kind="movielens")
+    assert ctx.data_dir is None
+    with pytest.raises(Exception, match="holds no MovieLens"):
+        runner.Run("rbm-cf", "smoke", {}, out=tmp_path, data=tmp_path, data_kind="movielens").movielens_folds()
