@@ -60,6 +60,7 @@ _FILES = {
     "1m": ("ratings.dat", "movies.dat", "::", "UserID::MovieID::Rating::Timestamp"),
 }
 _OFFICIAL_FOLDS = 5
+OFFICIAL_FOLD_FILES = tuple(f"u{i}.{part}" for i in range(1, _OFFICIAL_FOLDS + 1) for part in ("base", "test"))
 _URL = "https://files.grouplens.org/datasets/movielens/ml-{}.zip"
 _ZIP_MD5 = {"100k": "0e33842e24a9c977be4e0107933c0723", "1m": "c4d9eecfca2ab87c1945afe126590906"}
 
@@ -437,6 +438,11 @@ def movielens_items(
     return items.copy()
 
 
+def has_official_folds(source: _MovieLensSource) -> bool:
+    """Whether ``source`` is a folder holding all ten official ml-100k fold files (u1.base ... u5.test)."""
+    return source.kind == "files" and all((Path(source.location) / f).is_file() for f in OFFICIAL_FOLD_FILES)
+
+
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     # mku.sh sorts every fold file by user, then item; mergesort keeps ties in file order
     return frame.sort_values(["user_id", "item_id"], kind="mergesort").reset_index(drop=True)
@@ -503,8 +509,7 @@ def movielens_folds(
     n = len(ratings)
     if n_folds > n:
         raise ValueError(f"n_folds={n_folds} exceeds the {n:,} ratings; every test fold needs one.")
-    official = [f"u{i}.{part}" for i in range(1, _OFFICIAL_FOLDS + 1) for part in ("base", "test")]
-    has_official = source.kind == "files" and all((Path(source.location) / f).is_file() for f in official)
+    has_official = has_official_folds(source)
     if version == "100k" and has_official and n_folds == _OFFICIAL_FOLDS:
         folds = _official_folds(source, n)
         how = f"the official u1.base/u1.test ... u5.base/u5.test in {source.location}"

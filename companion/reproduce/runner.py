@@ -222,13 +222,11 @@ class Run:
 
     def movielens_folds(self, version: str = "100k", n: int = 5):
         """``(ratings, folds)``: every rating of MovieLens ``version`` and the first ``n`` of its five folds."""
-        from ..data.movielens import _obtain, movielens, movielens_folds
+        from ..data.movielens import _obtain, has_official_folds, movielens, movielens_folds
 
         self._movielens_source = source = _obtain(version, self.data_dir, None)
         root = None if source.kind == "recbole-wheel" else source.location
-        official = root is not None and all((Path(root) / f"u{i}.{part}").is_file()
-                                            for i in range(1, 6) for part in ("base", "test"))
-        how = ("the official u1-u5 files" if official else
+        how = ("the official u1-u5 files" if has_official_folds(source) else
                "u1-u5 derived from the ratings' order by GroupLens' mku.sh rule")
         self._folds_note = f"folds 1-{n} of 5 ({how})"
         return movielens(version, root=root, verbose=False), movielens_folds(version, root=root, verbose=False)[:n]
@@ -255,8 +253,9 @@ class Run:
 
             with zipfile.ZipFile(source.location) as zf:
                 return {Path(_WHEEL_RATINGS).name: hashlib.md5(zf.read(_WHEEL_RATINGS)).hexdigest()}
-        names = ["u.data"] + [f"u{i}.{part}" for i in range(1, 6) for part in ("base", "test")]
-        paths = [Path(source.location) / name for name in names]
+        from ..data.movielens import OFFICIAL_FOLD_FILES
+
+        paths = [Path(source.location) / name for name in ("u.data", *OFFICIAL_FOLD_FILES)]
         return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
     def data_summary(self) -> str:
