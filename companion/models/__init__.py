@@ -16,11 +16,12 @@ from .conv import ConvAutoencoder, SourceConvAutoencoder
 from .dbm import DBM
 from .dbn import DBN, LabelledRBM
 from .hopfield import HopfieldNetwork
-from .linear import PCA
+from .pca import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
 from .autorec import AutoRec
 from .rbm_cf import BinaryRatingRBM, ItemSoftmaxRBM, SoftmaxRBM
-from .rbm_real import GaussianBernoulliRBM, SpikeSlabRBM
+from .rbm_real import GaussianBernoulliRBM
+from .spike_slab import SpikeSlabRBM
 from .vae import VAE
 
 __all__ = [
