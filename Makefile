@@ -29,6 +29,8 @@ test: $(STAMP)
 # cache is dropped whenever companion/, a record under results/, the kernel's settings or the pins change
 # (hash kept in _build), and with it Sphinx's environment, which would otherwise
 # re-read only the pages whose source changed: no page shows a stale record.
+# The chapters run two at a time into the execution cache first (book/_tools/prerun_chapters.py),
+# so that Sphinx, which executes pages one by one, finds them done.
 # the built pages show no progress bars (learners running a chapter see them live) and a
 # deliberate error as its type and message, not a traceback through torch's internals
 book: export TQDM_DELAY := 86400
@@ -38,6 +40,7 @@ book: $(STAMP)
 	if [ "$$(cat _build/.companion-hash 2>/dev/null)" != "$$h" ]; then \
 	  echo "companion or results/ changed: executing every page afresh"; \
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; fi; \
+	$(BIN)/python book/_tools/prerun_chapters.py _build/.jupyter_cache chapters/*.md && \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	mkdir -p _build && echo "$$h" > _build/.companion-hash
 
