@@ -163,3 +163,20 @@ def check_batch(x, shape, name: str, unit_interval: bool = False, values: bool |
             f"[{x.min().item():.3g}, {x.max().item():.3g}]; rescale the data (uint8 pixels: divide by 255) or use "
             "loss='mse'."
         )
+
+
+def check_unit_batch(v: torch.Tensor, n: int, name: str, values: bool | None = None, hint: str = "") -> None:
+    """Shape (N, n); with ``values`` (by default on the CPU only) also finite and in [0, 1].
+
+    The value checks would force a device sync on a GPU, so callers run them
+    once per data set there (``check_data``) rather than per batch.
+    """
+    check_batch(v, n, name, values=False)
+    if not (v.device.type == "cpu" if values is None else values):
+        return
+    require_finite(v, f"{name}: the batch contains")
+    if v.min() < 0 or v.max() > 1:
+        raise ValueError(
+            f"{name}: visible values must lie in [0, 1] (binary pixels or their probabilities), found "
+            f"[{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data (e.g. divide by 255){hint}."
+        )

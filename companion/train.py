@@ -437,10 +437,8 @@ def _likely_cause(opt, X: torch.Tensor) -> str:
     scale = X.detach().abs().max().item() if X.is_floating_point() and X.numel() else 0.0
     if scale > 1e3:
         causes.append(f"the data reach {scale:.3g} in magnitude: standardize them (or divide pixels by 255)")
-    if not causes:
-        return ("Lower the learning rate, clip gradients (clip_grad_norm=1.0) or check the data for extreme "
-                "values.")
-    return "Likely cause: " + "; ".join(causes) + "."
+    return ("Likely cause: " + "; ".join(causes) + "." if causes else
+            "Lower the learning rate, clip gradients (clip_grad_norm=1.0) or check the data for extreme values.")
 
 
 def _diverged(model, opt, good_state, good_opt, epoch, step, loss, X) -> None:

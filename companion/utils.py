@@ -1,4 +1,4 @@
-"""Small helpers shared by the package: model modes, batched evaluation, atomic file writes."""
+"""Small helpers shared by the package: model modes, batched evaluation, atomic file writes, given gradients."""
 
 from __future__ import annotations
 
@@ -65,3 +65,39 @@ def torch_save_atomic(obj, target: str | Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_atomic(target, buffer.getvalue())
+
+
+class _GivenGradients(torch.autograd.Function):
+    """A scalar ``value`` whose gradients with respect to ``params`` are the given tensors."""
+
+    @staticmethod
+    def forward(ctx, value, n, *params_and_grads):
+        ctx.save_for_backward(*params_and_grads[n:])
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grads = ctx.saved_tensors
+        # fit backpropagates 1.0 unless the loss was scaled; skip the multiplies in that case
+        if grad_output.device.type != "cpu" or grad_output.item() != 1.0:
+            grads = tuple(g * grad_output for g in grads)
+        return (None, None, *grads, *([None] * len(grads)))
+
+
+def given_gradients(value: torch.Tensor, params, grads) -> torch.Tensor:
+    """A scalar equal to ``value`` whose backward pass puts ``grads[i]`` into ``params[i].grad``.
+
+    Learning rules that are not the gradient of a computable loss (CD-k, PCD,
+    the wake-sleep and up-down rules, DBM mean-field learning) become a "loss"
+    that :func:`companion.fit` and any torch optimizer can step on: the
+    gradient handed back is minus the rule's update. ``value`` is only
+    reported (e.g. a free-energy difference); ``grads`` must match the
+    parameters' shapes and are computed under ``no_grad`` by the caller.
+    """
+    params, grads = tuple(params), tuple(grads)
+    if len(params) != len(grads):
+        raise ValueError(f"{len(params)} parameters but {len(grads)} gradients.")
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
+            raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}.")
+    return _GivenGradients.apply(value, len(params), *params, *grads)

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input, number, positive_int
-from .rbm import BernoulliRBM, bernoulli, check_unit_batch, given_gradients
+from ..checks import check_unit_batch, converts_input, number, positive_int
+from ..utils import given_gradients
+from .rbm import BernoulliRBM, bernoulli
 
 # companion.estimate imports companion.models, so it is imported inside the methods that use it
 MAX_EXACT_UNITS = 22

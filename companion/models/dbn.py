@@ -23,13 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import as_data, check_batch
 from ..train import History, fit
-from ..utils import batched_apply
-from ..checks import check_batch
+from ..utils import batched_apply, given_gradients
 from .autoencoders import DeepAutoencoder
-from ..checks import as_data
 from .classifier import Classifier, check_labels
-from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli, given_gradients
+from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli
 
 MAX_ENUMERATED_UNITS = 16
 

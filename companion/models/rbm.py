@@ -15,9 +15,9 @@ Training goes through :func:`companion.fit`. :meth:`BernoulliRBM.loss` returns
 the contrastive-divergence surrogate ``mean F(v_data) - mean F(v_model)`` with
 the negative sample held fixed, so autograd gives exactly the CD/PCD update
 (data statistics minus model statistics); a plain SGD step with momentum is
-Hinton's (2012) recipe. :class:`GaussianBernoulliRBM` and :class:`SpikeSlabRBM`
-(in :mod:`companion.models.rbm_real`) reuse this class and override the
-visible-side terms.
+Hinton's (2012) recipe. :class:`GaussianBernoulliRBM` (:mod:`companion.models.rbm_real`)
+and :class:`SpikeSlabRBM` (:mod:`companion.models.spike_slab`) reuse this class and
+override the visible-side terms.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_batch, converts_input, number, positive_int, require_finite
+from ..checks import check_unit_batch, converts_input, number, positive_int
+from ..utils import given_gradients
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -36,59 +37,6 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
     # comparing into the uniforms' own buffer skips a bool tensor and its conversion (same values)
     return torch.lt(u, p, out=u)
-
-
-def check_unit_batch(v: torch.Tensor, n: int, name: str, values: bool | None = None, hint: str = "") -> None:
-    """Shape (N, n); with ``values`` (by default on the CPU only) also finite and in [0, 1].
-
-    The value checks would force a device sync on a GPU, so callers run them
-    once per data set there (``check_data``) rather than per batch.
-    """
-    check_batch(v, n, name, values=False)
-    if not (v.device.type == "cpu" if values is None else values):
-        return
-    require_finite(v, f"{name}: the batch contains")
-    if v.min() < 0 or v.max() > 1:
-        raise ValueError(
-            f"{name}: visible values must lie in [0, 1] (binary pixels or their probabilities), found "
-            f"[{v.min().item():.3g}, {v.max().item():.3g}]; rescale the data (e.g. divide by 255){hint}."
-        )
-
-
-class _GivenGradients(torch.autograd.Function):
-    """A scalar ``value`` whose gradients with respect to ``params`` are the given tensors."""
-
-    @staticmethod
-    def forward(ctx, value, n, *params_and_grads):
-        ctx.save_for_backward(*params_and_grads[n:])
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        grads = ctx.saved_tensors
-        # fit backpropagates 1.0 unless the loss was scaled; skip the multiplies in that case
-        if grad_output.device.type != "cpu" or grad_output.item() != 1.0:
-            grads = tuple(g * grad_output for g in grads)
-        return (None, None, *grads, *([None] * len(grads)))
-
-
-def given_gradients(value: torch.Tensor, params, grads) -> torch.Tensor:
-    """A scalar equal to ``value`` whose backward pass puts ``grads[i]`` into ``params[i].grad``.
-
-    Learning rules that are not the gradient of a computable loss (CD-k, PCD,
-    the wake-sleep and up-down rules, DBM mean-field learning) become a "loss"
-    that :func:`companion.fit` and any torch optimizer can step on: the
-    gradient handed back is minus the rule's update. ``value`` is only
-    reported (e.g. a free-energy difference); ``grads`` must match the
-    parameters' shapes and are computed under ``no_grad`` by the caller.
-    """
-    params, grads = tuple(params), tuple(grads)
-    if len(params) != len(grads):
-        raise ValueError(f"{len(params)} parameters but {len(grads)} gradients.")
-    for p, g in zip(params, grads):
-        if p.shape != g.shape:
-            raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}.")
-    return _GivenGradients.apply(value, len(params), *params, *grads)
 
 
 class BernoulliRBM(nn.Module):

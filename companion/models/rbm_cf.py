@@ -34,8 +34,7 @@ from torch import nn
 
 from ..checks import number, positive_int, require_finite
 from ..data.ratings import RatingMatrix, check_aligned
-from ..utils import batched_apply
-from .rbm import given_gradients
+from ..utils import batched_apply, given_gradients
 
 
 def _check_ratings(R: torch.Tensor, n_items: int, n_levels: int, name: str, values: bool = True) -> None:

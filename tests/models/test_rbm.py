@@ -285,7 +285,7 @@ def test_gaussian_hidden_rbm_trains_and_is_refused_by_the_binary_estimators():
 
 
 def test_given_gradients_checks_shapes():
-    from companion.models.rbm import given_gradients
+    from companion.utils import given_gradients
 
     w = torch.nn.Parameter(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="shape"):
