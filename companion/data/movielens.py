@@ -8,28 +8,21 @@ Where the ratings come from, in order:
 2. The data root (``$COMPANION_DATA``): ``<root>/movielens/ml-100k`` or
    ``<root>/ml-100k`` (likewise ``ml-1m``).
 3. A GroupLens download into ``<data root>/movielens/`` when ``download=True``
-   or the full profile asks for it: the zip is verified by MD5, renamed into
-   place only after the check, and extracted through a temporary folder.
+   or the full profile asks for it (the zip verified by MD5, extracted through
+   a temporary folder; :mod:`companion.data._fetch`).
 4. For ml-100k only: the complete ratings that the recbole 1.2.1 wheel ships
-   (100,000 rows in ``u.data``'s order), read with :mod:`zipfile`; recbole is
-   never imported. The wheel is cached as ``<data root>/pip/<wheel>``, fetched
-   once with ``pip download`` when missing and verified by SHA-256.
+   (100,000 rows in ``u.data``'s order), read with :mod:`zipfile`, recbole never
+   imported; the wheel is cached in ``<data root>/pip``, verified by SHA-256.
 
-Every loader prints one line naming the source it used (``verbose=False``
-silences it).
+Every loader prints one line naming the source it used (``verbose=False`` silences it).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import http.client
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import data_root, profile
-from ..utils import write_atomic
+from ..config import data_root
+from ._fetch import DataNotFoundError, Source, cached_wheel, download_verified, make_dir, wants_download
 from .movielens_parse import (  # noqa: F401  (COLUMNS, GENRES and the error are re-exported)
     _INTER_HEADER,
     COLUMNS,
@@ -48,7 +41,6 @@ from .movielens_parse import (  # noqa: F401  (COLUMNS, GENRES and the error are
     _parse_items,
     _parse_ratings,
 )
-from .mnist import DataNotFoundError, Source
 
 if TYPE_CHECKING:  # pandas is imported on first parse: `import companion` stays as fast as before
     import pandas as pd
@@ -68,7 +60,6 @@ RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 _WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 _WHEEL_RATINGS = "recbole/dataset_example/ml-100k/ml-100k.inter"
 _WHEEL_ITEMS = "recbole/dataset_example/ml-100k/ml-100k.item"
-_PIP_TIMEOUT = 120.0
 FOLD_SEED = 0
 
 
@@ -90,8 +81,7 @@ class _MovieLensSource(Source):
 
 def _check_version(version) -> None:
     if version not in VERSIONS:
-        choices = ", ".join(map(repr, VERSIONS))
-        raise ValueError(f"version={version!r} is not a MovieLens version; use one of {choices}.")
+        raise ValueError(f"version={version!r} is not a MovieLens version; use one of {str(VERSIONS)[1:-1]}.")
 
 
 def _find_dir(candidates, version: str) -> Path | None:
@@ -102,8 +92,7 @@ def _find_dir(candidates, version: str) -> Path | None:
 
 
 def _data_root_candidates(version: str) -> tuple[Path, Path]:
-    base = Path(data_root())
-    return base / "movielens" / f"ml-{version}", base / f"ml-{version}"
+    return Path(data_root()) / "movielens" / f"ml-{version}", Path(data_root()) / f"ml-{version}"
 
 
 def _local_dir(version: str, root) -> Path | None:
@@ -149,7 +138,7 @@ def movielens_source(version: str = "100k", root: str | os.PathLike | None = Non
     found = _local_dir(version, root)
     if found is not None:
         return _MovieLensSource("files", str(found), version=version)
-    if profile() == "full":
+    if wants_download(None):
         target = _data_root_candidates(version)[0]
         fallback = "; if that fails, the recbole 1.2.1 wheel" if version == "100k" else ""
         return _MovieLensSource("download", str(target), f" (not yet fetched{fallback})", version)
@@ -180,29 +169,12 @@ def _download_grouplens(version: str, timeout: float = 60.0) -> Path:
     temporary folder renamed into place, so a failure leaves no half folder.
     """
     base = Path(data_root()) / "movielens"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataNotFoundError(f"cannot create {base} for the download ({exc.strerror or exc}); set "
-                                "COMPANION_DATA to a writable folder") from None
-    archive, target, md5 = base / f"ml-{version}.zip", base / f"ml-{version}", _ZIP_MD5[version]
+    make_dir(base, "the download")
+    target = base / f"ml-{version}"
     if target.exists():
         # a folder without the ratings file (else step 2 had found it): never overwrite it
         raise DataNotFoundError(f"{target} exists but holds no {_FILES[version][0]}; remove it and try again")
-    if not (archive.is_file() and hashlib.md5(archive.read_bytes()).hexdigest() == md5):
-        url = _URL.format(version)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                payload = response.read()
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            raise DataNotFoundError(f"could not download {url}: {exc}") from exc
-        digest = hashlib.md5(payload).hexdigest()
-        if digest != md5:
-            raise DataNotFoundError(f"{url}: checksum mismatch (MD5 {digest}, expected {md5}); nothing was kept")
-        try:
-            write_atomic(archive, payload)
-        except OSError as exc:
-            raise DataNotFoundError(f"cannot write {archive} ({exc.strerror or exc})") from None
+    archive = download_verified([_URL.format(version)], _ZIP_MD5[version], base / f"ml-{version}.zip", timeout)
     try:
         staging = Path(tempfile.mkdtemp(dir=base, prefix=f".ml-{version}-"))
     except OSError as exc:
@@ -229,47 +201,6 @@ def _wheel_path() -> Path:
     return Path(data_root()) / "pip" / RECBOLE_WHEEL
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _pip_download(directory: Path) -> subprocess.CompletedProcess:
-    """Run ``pip download`` for the recbole 1.2.1 wheel (no dependencies) into ``directory``."""
-    command = [
-        sys.executable, "-m", "pip", "download", "recbole==1.2.1", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "-d", str(directory),
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=_PIP_TIMEOUT, check=False)
-
-
-def _fetch_wheel(target: Path, tried: list[str]) -> None:
-    """Let pip fetch the wheel into a staging folder; keep it only if its SHA-256 matches."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pip-download-"))
-    except OSError as exc:
-        why = (f"its cache folder {target.parent} cannot be written ({exc.strerror or exc}); set COMPANION_DATA to a "
-               "writable folder")
-        raise DataNotFoundError(_wheel_failed(target, tried, why)) from None
-    try:
-        try:
-            result = _pip_download(staging)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise DataNotFoundError(_wheel_failed(target, tried, f"pip could not run: {exc}")) from exc
-        fetched = staging / RECBOLE_WHEEL
-        if result.returncode != 0 or not fetched.is_file():
-            lines = (result.stderr or result.stdout or "").strip().splitlines() or ["no output"]
-            why = f"`pip download recbole==1.2.1` exited with status {result.returncode}: {lines[-1].strip()}"
-            raise DataNotFoundError(_wheel_failed(target, tried, why))
-        digest = _sha256(fetched)
-        if digest != _WHEEL_SHA256:
-            why = f"pip fetched a wheel with SHA-256 {digest}, expected {_WHEEL_SHA256}; it was discarded"
-            raise DataNotFoundError(_wheel_failed(target, tried, why))
-        os.replace(fetched, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _wheel_failed(wheel: Path, tried: list[str], why: str) -> str:
     first = _data_root_candidates("100k")[0]
     return (
@@ -279,30 +210,12 @@ def _wheel_failed(wheel: Path, tried: list[str], why: str) -> str:
     )
 
 
-def _ensure_wheel(fetch: bool, tried: list[str]) -> tuple[Path, str]:
-    """The verified wheel's path and a note for the printed line; fetched if allowed."""
-    wheel, note = _wheel_path(), ""
-    if wheel.is_file():
-        if _sha256(wheel) == _WHEEL_SHA256:
-            return wheel, ""
-        # Deleted, not ignored: it is our own cache of a file PyPI serves again, and pip would
-        # otherwise keep reusing the damaged copy ("File was already downloaded").
-        wheel.unlink(missing_ok=True)
-        note = "; the cached copy failed its SHA-256 check and was deleted"
-        tried = [*tried, f"the cached {wheel}: it failed its SHA-256 check and was deleted"]
-    if not fetch:
-        why = "not cached" + note + ", and download=False forbids fetching it"
-        raise DataNotFoundError(_wheel_failed(wheel, tried, why))
-    _fetch_wheel(wheel, tried)
-    return wheel, " (fetched from PyPI with pip" + note + ")"
-
-
 def _obtain(version: str, root, download: bool | None) -> _MovieLensSource:
     """Resolve the source as :func:`movielens_source` does, fetching what is needed."""
     found = _local_dir(version, root)
     if found is not None:
         return _MovieLensSource("files", str(found), version=version)
-    wants = profile() == "full" if download is None else bool(download)
+    wants = wants_download(download)
     reason, download_note = "", "not attempted (quick profile or download=False)"
     if wants:
         try:
@@ -319,7 +232,8 @@ def _obtain(version: str, root, download: bool | None) -> _MovieLensSource:
         raise DataNotFoundError(_no_offline_default(version, download_note))
     first, second = _data_root_candidates(version)
     tried = [f"{first} and {second}: no u.data", f"the GroupLens download: {download_note}"]
-    wheel, note = _ensure_wheel(download is not False, tried)
+    wheel, note = cached_wheel("recbole==1.2.1", _wheel_path(), _WHEEL_SHA256, download is not False,
+                               lambda why: _wheel_failed(_wheel_path(), tried, why))
     return _MovieLensSource("recbole-wheel", str(wheel), note + reason, version)
 
 

@@ -12,6 +12,7 @@ from companion.data.idx import IdxFormatError
 import importlib
 
 mnist_module = importlib.import_module("companion.data.mnist")
+fetch = importlib.import_module("companion.data._fetch")  # downloads go through its urllib
 
 
 def make_idx_set(directory, n_train=12, n_test=5, side=28, gz=False, dotted=False):
@@ -121,7 +122,7 @@ def _offline(*args, **kwargs):
 
 def test_full_profile_offline_is_a_clear_error_never_the_embedded_digits(monkeypatch, tmp_path):
     monkeypatch.setenv("COMPANION_PROFILE", "full")
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _offline)
     with pytest.raises(DataNotFoundError, match=r"the full profile needs the official.*set COMPANION_DATA"):
         mnist("test")
     leftovers = list((tmp_path / "data-root").rglob("*.part"))
@@ -132,7 +133,7 @@ def test_unwritable_download_folder_is_the_loaders_error(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("COMPANION_DATA", str(blocker))
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _offline)
     with pytest.raises(DataNotFoundError, match="cannot create .* for the download"):
         mnist("train", download=True)
 
@@ -176,7 +177,7 @@ def test_write_idx_refuses_what_read_idx_cannot_read(tmp_path):
 
 
 def test_insisting_on_download_offline_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _offline)
     with pytest.raises(DataNotFoundError, match="download failed and download=True was asked for"):
         mnist("train", download=True)
 
@@ -185,7 +186,7 @@ def test_quick_profile_never_downloads(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the quick profile must not touch the network")
 
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", forbidden)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", forbidden)
     assert mnist("test", verbose=False)[0].shape == (1000, 784)
 
 
@@ -209,7 +210,7 @@ def test_download_verifies_checksums_and_writes_atomically(monkeypatch, tmp_path
     make_idx_set(source, gz=True)
     files = {p.name: p.read_bytes() for p in source.iterdir()}
     monkeypatch.setattr(mnist_module, "_MD5", {k: hashlib.md5(v).hexdigest() for k, v in files.items()})
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _serve(files))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _serve(files))
     X, y = mnist("train", download=True)
     assert X.shape == (12, 784)
     target = tmp_path / "data-root" / "MNIST" / "raw"
@@ -217,19 +218,15 @@ def test_download_verifies_checksums_and_writes_atomically(monkeypatch, tmp_path
 
     # a corrupt payload is rejected and leaves nothing behind
     monkeypatch.setattr(mnist_module, "_MD5", {"other-idx1-ubyte.gz": "0" * 32})
-    monkeypatch.setattr(mnist_module.urllib.request, "urlopen", _serve({"other-idx1-ubyte.gz": b"junk"}))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", _serve({"other-idx1-ubyte.gz": b"junk"}))
     with pytest.raises(DataNotFoundError, match="checksum mismatch"):
         mnist_module._download(tmp_path / "elsewhere")
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
-def test_messages_write_the_home_directory_as_a_tilde(tmp_path, monkeypatch):
-    from companion.data.mnist import Source, shown_path
+def test_the_source_line_writes_the_home_directory_as_a_tilde(tmp_path, monkeypatch):
+    from companion.data.mnist import _MnistSource
 
     monkeypatch.setenv("HOME", str(tmp_path / "someone"))
     inside = tmp_path / "someone" / ".cache" / "companion" / "mnist"
-    assert shown_path(inside) == "~/.cache/companion/mnist"
-    assert Source("idx", str(inside)).describe() == "MNIST: idx files in ~/.cache/companion/mnist"
-    # a neighbour whose name merely starts like the home directory is not inside it
-    assert shown_path(tmp_path / "someone-else" / "data") == str(tmp_path / "someone-else" / "data")
-    assert shown_path("/srv/data/mnist") == "/srv/data/mnist"
+    assert _MnistSource("idx", str(inside)).describe() == "MNIST: idx files in ~/.cache/companion/mnist"

@@ -31,6 +31,7 @@ from companion.data import (
 from tests.data.test_mnist import _serve  # the fake urlopen the MNIST download tests use
 
 ml = importlib.import_module("companion.data.movielens")
+fetch = importlib.import_module("companion.data._fetch")
 
 # 30 ratings, 6 users, 8 items, deliberately not sorted so that file order is visible
 RATINGS = [
@@ -346,14 +347,15 @@ def pip(monkeypatch):
     monkeypatch.setattr(ml, "_WHEEL_SHA256", hashlib.sha256(payload).hexdigest())
     calls = []
 
-    def download(directory):
+    def download(requirement, directory):
+        assert requirement == "recbole==1.2.1"
         calls.append(directory)
         (directory / ml.RECBOLE_WHEEL).write_bytes(download.payload)
         return subprocess.CompletedProcess(["pip"], 0, "Saved recbole", "")
 
     download.payload = payload
     download.calls = calls
-    monkeypatch.setattr(ml, "_pip_download", download)
+    monkeypatch.setattr(fetch, "pip_download", download)
     monkeypatch.setitem(sys.modules, "recbole", None)  # any import of recbole now fails
     return download
 
@@ -414,11 +416,11 @@ def test_fetched_wheel_with_wrong_checksum_is_discarded(tmp_path, pip):
     assert list((tmp_path / "data-root" / "pip").iterdir()) == []
 
 
-def failing_pip(directory):
+def failing_pip(requirement, directory):
     return subprocess.CompletedProcess(["pip"], 1, "", "ERROR: No matching distribution found for recbole==1.2.1\n")
 
 
-def timing_out_pip(directory):
+def timing_out_pip(requirement, directory):
     raise subprocess.TimeoutExpired(["pip"], 120)
 
 
@@ -427,7 +429,7 @@ def timing_out_pip(directory):
     [(failing_pip, "exited with status 1: ERROR: No matching"), (timing_out_pip, "pip could not run: .*timed out")],
 )
 def test_offline_machine_is_a_helpful_error(tmp_path, monkeypatch, pip_download, why):
-    monkeypatch.setattr(ml, "_pip_download", pip_download)
+    monkeypatch.setattr(fetch, "pip_download", pip_download)
     wheel = tmp_path / "data-root" / "pip" / ml.RECBOLE_WHEEL
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(b"damaged")  # a damaged cache is removed, never read
@@ -443,33 +445,18 @@ def test_offline_machine_is_a_helpful_error(tmp_path, monkeypatch, pip_download,
 
 
 def test_download_false_never_fetches_the_wheel(monkeypatch):
-    monkeypatch.setattr(ml, "_pip_download", lambda directory: pytest.fail("pip must not run"))
+    monkeypatch.setattr(fetch, "pip_download", lambda requirement, directory: pytest.fail("pip must not run"))
     with pytest.raises(DataNotFoundError, match="not cached, and download=False forbids fetching it"):
         movielens(download=False)
 
 
 def test_ml1m_has_no_offline_default(monkeypatch):
-    monkeypatch.setattr(ml, "_pip_download", lambda directory: pytest.fail("pip must not run"))
+    monkeypatch.setattr(fetch, "pip_download", lambda requirement, directory: pytest.fail("pip must not run"))
     with pytest.raises(DataNotFoundError, match="MovieLens 1m was not found and has no offline default"):
         movielens("1m")
     with pytest.raises(DataNotFoundError, match="pass download=True"):
         movielens_source("1m")
 
-
-def test_pip_command(monkeypatch, tmp_path):
-    seen = {}
-
-    def run(command, **kwargs):
-        seen.update(command=command, **kwargs)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(ml.subprocess, "run", run)
-    ml._pip_download(tmp_path)
-    command = seen["command"]
-    assert command[:4] == [sys.executable, "-m", "pip", "download"]
-    assert {"recbole==1.2.1", "--no-deps", "--only-binary=:all:"} <= set(command)
-    assert command[command.index("-d") + 1] == str(tmp_path)
-    assert seen["capture_output"] and seen["timeout"] == ml._PIP_TIMEOUT
 
 
 # --- the GroupLens download ----------------------------------------------------------------
@@ -493,7 +480,7 @@ def serve(payload):
 def test_download_is_verified_and_extracted(tmp_path, monkeypatch, capsys):
     payload = grouplens_zip(tmp_path)
     monkeypatch.setattr(ml, "_ZIP_MD5", {"100k": hashlib.md5(payload).hexdigest()})
-    monkeypatch.setattr(ml.urllib.request, "urlopen", serve(payload))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", serve(payload))
     ratings = movielens(download=True)
     assert ratings.values.tolist() == [list(r) for r in RATINGS]
     base = tmp_path / "data-root" / "movielens"
@@ -505,7 +492,7 @@ def test_download_is_verified_and_extracted(tmp_path, monkeypatch, capsys):
 
 def test_download_with_wrong_checksum_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(ml, "_ZIP_MD5", {"100k": hashlib.md5(grouplens_zip(tmp_path)).hexdigest()})
-    monkeypatch.setattr(ml.urllib.request, "urlopen", serve(b"an HTML error page"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", serve(b"an HTML error page"))
     with pytest.raises(DataNotFoundError, match="download=True was asked for: .*checksum mismatch"):
         movielens(download=True)
     assert list((tmp_path / "data-root" / "movielens").iterdir()) == []
@@ -518,14 +505,14 @@ def test_full_profile_falls_back_to_the_wheel_when_grouplens_fails(monkeypatch, 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(ml.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", offline)
     assert len(movielens()) == 30
     out = capsys.readouterr().out
     assert "recbole 1.2.1 wheel" in out and "the GroupLens download failed (could not download" in out
 
 
 def test_quick_profile_never_downloads_from_grouplens(monkeypatch, pip):
-    monkeypatch.setattr(ml.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no GroupLens in quick"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no GroupLens in quick"))
     assert len(movielens(verbose=False)) == 30
 
 
@@ -543,6 +530,6 @@ def test_an_unwritable_data_root_is_the_loaders_error_not_an_oserror(tmp_path, m
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("COMPANION_DATA", str(blocker))
-    monkeypatch.setattr(ml.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download should start"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download should start"))
     with pytest.raises(DataNotFoundError, match="COMPANION_DATA to a writable folder"):
         movielens("100k", download=download)
