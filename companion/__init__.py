@@ -7,7 +7,7 @@
 >>> history = cp.fit(ae, X, epochs=5)                   # doctest: +SKIP
 """
 
-from . import config, corrupt, data, estimate, models, recommend, viz
+from . import config, corrupt, data, estimate, likelihood, models, recommend, viz
 from .checkpoint import CheckpointError, load, save
 from .config import choose, get_device, profile, seed_everything
 from .train import History, TrainingDiverged, evaluate, fit
@@ -26,6 +26,7 @@ __all__ = [
     "evaluate",
     "fit",
     "get_device",
+    "likelihood",
     "load",
     "models",
     "profile",

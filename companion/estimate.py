@@ -11,35 +11,35 @@ a lower bound on :math:`\\log p(x)` that increases with k and tends to it.
 For RBMs, whose likelihood :math:`\\log p(v) = -F(v) - \\log Z` needs the
 partition function: :func:`log_partition_exact` (enumeration of the smaller
 layer, for tiny models), :func:`ais_log_partition` (annealed importance
-sampling, Salakhutdinov & Murray 2008) and :func:`log_likelihood`.
+sampling, Salakhutdinov & Murray 2008) and :func:`log_likelihood`, built on the
+enumeration and the AIS driver of :mod:`companion.likelihood`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .checks import positive_int
 from .config import get_device
+from .likelihood import (  # noqa: F401  (the AIS pieces and the estimate type are part of this module's API)
+    AISResult,
+    LikelihoodEstimate,
+    ais_base,
+    ais_betas,
+    ais_chains,
+    ais_generator,
+    ais_result,
+    anneal,
+    base_rate_bias,
+    check_enumerable,
+    logsumexp_states,
+    summarize,
+)
 from .models.vae import importance_log_weights
 from .utils import evaluating
-
-
-@dataclass
-class LikelihoodEstimate:
-    """A mean log-likelihood in nats per example, with its standard error over examples."""
-
-    mean: float
-    stderr: float
-    per_example: torch.Tensor
-    k: int | None = None
-
-    def __str__(self) -> str:
-        k = "" if self.k is None else f"k = {self.k}, "
-        return f"{self.mean:.2f} ± {self.stderr:.2f} nats ({k}n = {len(self.per_example)})"
 
 
 @torch.no_grad()
@@ -103,19 +103,10 @@ def iwae_log_likelihood(model, X: torch.Tensor, k: int = 100, batch_size: int | 
         for xb in torch.split(X, batch_size):
             log_w = iwae_log_weights(model, xb.to(device), k, chunk, generator)
             values.append((torch.logsumexp(log_w, dim=1) - math.log(k)).cpu())
-    return _summarize(torch.cat(values), k)
-
-
-def _summarize(per_example: torch.Tensor, k: int | None = None) -> LikelihoodEstimate:
-    per_example = per_example.double().cpu()
-    stderr = per_example.std().item() / math.sqrt(len(per_example)) if len(per_example) > 1 else float("nan")
-    return LikelihoodEstimate(per_example.mean().item(), stderr, per_example, k)
+    return summarize(torch.cat(values), k)
 
 
 # ---------------------------------------------------------------------- RBMs
-MAX_EXACT_UNITS = 25
-
-
 def _rbm_parts(rbm):
     binary = getattr(rbm, "visible_type", None) == getattr(rbm, "hidden_type", None) == "bernoulli"
     if not binary or not all(hasattr(rbm, n) for n in "Wbc"):
@@ -123,12 +114,6 @@ def _rbm_parts(rbm):
         raise TypeError(f"{type(rbm).__name__} is not a BernoulliRBM{hint}; these estimators need binary "
                         "visible and hidden units.")
     return rbm.W.detach(), rbm.b.detach(), rbm.c.detach()
-
-
-def _all_states(n: int, start: int, stop: int, device, dtype) -> torch.Tensor:
-    """Rows ``start..stop-1`` of the 2^n binary states, bit i of row r = (r >> i) & 1: (stop-start, n)."""
-    rows = torch.arange(start, stop, device=device)
-    return ((rows[:, None] >> torch.arange(n, device=device)) & 1).to(dtype)
 
 
 @torch.no_grad()
@@ -141,80 +126,20 @@ def log_partition_exact(rbm, chunk: int = 2**14) -> float:
               \\operatorname{softplus}(b_i + (W h)_i)\\Big)
 
     (or the same over v, i.e. :math:`\\log \\sum_v e^{-F(v)}`), which costs
-    :math:`2^{\\min(n_v, n_h)}` terms; more than 25 units is refused.
+    :math:`2^{\\min(n_v, n_h)}` terms; refused beyond :data:`companion.likelihood.MAX_EXACT_UNITS`.
     """
     W, b, c = (t.double() for t in _rbm_parts(rbm))
     n_v, n_h = W.shape
     n = min(n_v, n_h)
-    if n > MAX_EXACT_UNITS:
-        raise ValueError(
-            f"exact log Z enumerates 2^{n} states of the smaller layer (n_visible={n_v}, "
-            f"n_hidden={n_h}); that is beyond the limit of {MAX_EXACT_UNITS} units. "
-            "Use ais_log_partition(rbm) for an estimate."
-        )
-    terms = []
-    for start in range(0, 2**n, chunk):
-        s = _all_states(n, start, min(2**n, start + chunk), W.device, W.dtype)
+    check_enumerable(n, f"exact log Z of an RBM with n_visible={n_v}, n_hidden={n_h} (its smaller layer)",
+                     "Use ais_log_partition(rbm) for an estimate")
+
+    def terms(s):  # states of the smaller layer; the other one summed out
         if n_h <= n_v:
-            terms.append(s @ c + F.softplus(s @ W.T + b, threshold=40).sum(1))
-        else:
-            terms.append(s @ b + F.softplus(s @ W + c, threshold=40).sum(1))
-    return torch.logsumexp(torch.cat(terms), 0).item()
+            return s @ c + F.softplus(s @ W.T + b, threshold=40).sum(1)
+        return s @ b + F.softplus(s @ W + c, threshold=40).sum(1)
 
-
-@dataclass
-class AISResult:
-    """An AIS estimate of :math:`\\log Z` with its ±3σ interval (in log space).
-
-    ``lower`` is ``-inf`` when the interval on Z reaches zero (the weights are
-    too spread out: use more temperatures or chains).
-    """
-
-    log_z: float
-    lower: float
-    upper: float
-    log_z_base: float
-    log_weights: torch.Tensor
-    n_betas: int
-
-    @property
-    def n_chains(self) -> int:
-        return len(self.log_weights)
-
-    def __float__(self) -> float:
-        return self.log_z
-
-    def __str__(self) -> str:
-        return (f"log Z ≈ {self.log_z:.2f} (±3σ: {self.lower:.2f} to {self.upper:.2f}; "
-                f"{self.n_chains} chains, {self.n_betas} temperatures)")
-
-
-def ais_betas(n_betas: int) -> torch.Tensor:
-    """``n_betas`` inverse temperatures 0 = β_0 < ... < β_K = 1, denser near 1.
-
-    The proportions follow Salakhutdinov & Murray (2008): 500 steps on
-    [0, 0.5], 4,000 on [0.5, 0.9], 10,000 on [0.9, 1] for K = 14,500.
-    """
-    n_betas = positive_int(n_betas, "n_betas")
-    if n_betas < 4:
-        raise ValueError(f"n_betas={n_betas}: use at least 4 temperatures (thousands for a real estimate).")
-    k1 = max(1, round(n_betas * 500 / 14500))
-    k2 = max(1, round(n_betas * 4000 / 14500))
-    k3 = max(1, n_betas - 1 - k1 - k2)
-    return torch.cat([
-        torch.linspace(0.0, 0.5, k1 + 1, dtype=torch.float64)[:-1],
-        torch.linspace(0.5, 0.9, k2 + 1, dtype=torch.float64)[:-1],
-        torch.linspace(0.9, 1.0, k3 + 1, dtype=torch.float64),
-    ])
-
-
-def base_rate_bias(X: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
-    """Visible biases of the base-rate model, :math:`\\log(p_i/(1-p_i))` of smoothed pixel means.
-
-    ``eps`` pulls the means away from 0 and 1 by pseudo-counts (Salakhutdinov & Murray add 5 per pixel).
-    """
-    p = (X.reshape(len(X), -1).double().sum(0) + eps * len(X)) / (len(X) * (1 + 2 * eps))
-    return torch.log(p) - torch.log1p(-p)
+    return logsumexp_states(n, terms, chunk, device=W.device).item()
 
 
 @torch.no_grad()
@@ -263,62 +188,27 @@ def ais_log_partition(rbm, n_chains: int = 100, n_betas: int = 10000, base: torc
     device = W.device if device is None else torch.device(device)
     W, b, c = W.to(device), b.to(device), c.to(device)
     n_v, n_h = W.shape
-    if base is None:
-        b_a = torch.zeros(n_v, dtype=W.dtype, device=device)
-    elif base.ndim == 1:
-        if base.shape != (n_v,):
-            raise ValueError(f"base biases must have shape ({n_v},), got {tuple(base.shape)}.")
-        b_a = base.to(device=device, dtype=W.dtype)
-    else:
-        if base.shape[1:].numel() != n_v:
-            raise ValueError(f"base data must have {n_v} features per row, got {tuple(base.shape)}.")
-        b_a = base_rate_bias(base).to(device=device, dtype=W.dtype)
-    betas = ais_betas(n_betas) if betas is None else torch.as_tensor(betas, dtype=torch.float64)
-    if betas.ndim != 1 or betas[0] != 0 or betas[-1] != 1 or (betas.diff() <= 0).any():
-        raise ValueError("betas must increase strictly from 0 to 1.")
-    n_chains, n_betas = positive_int(n_chains, "n_chains", 2), positive_int(n_betas, "n_betas", 2)
-    if n_chains < 2:
-        raise ValueError("n_chains must be at least 2 to give an interval.")
-    gen = torch.Generator(device=device)
-    if seed is not None:
-        gen.manual_seed(seed)
-    else:
-        gen.seed()
+    b_a = ais_base(base, n_v, W)
+    n_chains = ais_chains(n_chains)
+    gen = ais_generator(device, seed)
 
     def rand_like(p):
         return torch.rand(p.shape, generator=gen, device=device, dtype=p.dtype)
 
-    log_z_base = F.softplus(b_a.double(), threshold=40).sum().item() + n_h * math.log(2)
-    v = (rand_like(b_a.expand(n_chains, n_v)) < torch.sigmoid(b_a)).to(W.dtype)
-    log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
-    db = b - b_a
-    betas_list = betas.tolist()
-    for beta_prev, beta in zip(betas_list[:-1], betas_list[1:]):
+    def step(v, beta_prev, beta):
         x = torch.addmm(c, v, W)  # (chains, n_h)
         # log p*_beta(v) - log p*_beta_prev(v), with the hidden units summed out
-        step = (beta - beta_prev) * (v @ db) + (
+        delta = (beta - beta_prev) * (v @ db) + (
             F.softplus(beta * x, threshold=40) - F.softplus(beta_prev * x, threshold=40)).sum(1)
-        log_w += step.double()
         if beta < 1:
             h = (rand_like(x) < torch.sigmoid(beta * x)).to(W.dtype)
             v = (rand_like(v) < torch.sigmoid((1 - beta) * b_a + beta * torch.addmm(b, h, W.T))).to(W.dtype)
-    return ais_result(log_w, log_z_base, len(betas))
+        return delta, v
 
-
-def ais_result(log_w: torch.Tensor, log_z_base: float, n_betas: int) -> AISResult:
-    """Combine the chains' log importance weights into log Z and its ±3σ interval.
-
-    :math:`\\hat Z = Z_A \\cdot \\overline{w}`; the interval is
-    :math:`\\log(\\overline w \\pm 3\\,\\mathrm{se}(w))` (open below when the lower end is not positive).
-    """
-    n_chains = len(log_w)
-    shift = log_w.max()
-    w = torch.exp(log_w - shift)
-    mean, sigma = w.mean(), w.std() / math.sqrt(n_chains)
-    log_z = (torch.log(mean) + shift).item() + log_z_base
-    upper = (torch.log(mean + 3 * sigma) + shift).item() + log_z_base
-    lower = (torch.log(mean - 3 * sigma) + shift).item() + log_z_base if mean > 3 * sigma else -math.inf
-    return AISResult(log_z, lower, upper, log_z_base, log_w.cpu(), n_betas)
+    db = b - b_a
+    log_z_base = F.softplus(b_a.double(), threshold=40).sum().item() + n_h * math.log(2)
+    v0 = (rand_like(b_a.expand(n_chains, n_v)) < torch.sigmoid(b_a)).to(W.dtype)
+    return anneal(v0, step, n_chains=n_chains, n_betas=n_betas, betas=betas, log_z_base=log_z_base)
 
 
 @torch.no_grad()
@@ -341,4 +231,4 @@ def log_likelihood(rbm, X: torch.Tensor, log_z: float | AISResult, batch_size: i
                          "a log_partition_exact() beyond float range cannot give a likelihood.")
     values = [-rbm.free_energy(xb.to(rbm.W.device, rbm.W.dtype)).double() - log_z
               for xb in torch.split(X, batch_size)]
-    return _summarize(torch.cat(values))
+    return summarize(torch.cat(values))

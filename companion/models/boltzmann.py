@@ -22,31 +22,20 @@ builds the bipartite mask of a restricted Boltzmann machine.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ..checks import number, positive_int, require_finite
+from ..likelihood import MAX_EXACT_UNITS, binary_states
+from ..likelihood import check_enumerable as _check_enumerable
 
-MAX_EXACT_UNITS = 20
 STATISTICS = ("exact", "gibbs")
-
-
-def _state_count(n: int) -> str:
-    """2^n written out, or as a power of ten when it is too long to read."""
-    return f"{2 ** n:,}" if n <= 40 else f"about 10^{n * math.log10(2):.0f}"
 
 
 def check_enumerable(n: int) -> None:
     """Raise a clear error if summing over all 2^n states of ``n`` units is beyond :data:`MAX_EXACT_UNITS`."""
-    if n > MAX_EXACT_UNITS:
-        raise ValueError(
-            f"exact enumeration over {n} units would visit 2^{n} = {_state_count(n)} states "
-            f"(the number doubles with every unit); the limit is {MAX_EXACT_UNITS} units "
-            f"(2^{MAX_EXACT_UNITS} = {2 ** MAX_EXACT_UNITS:,} states). Use Gibbs sampling "
-            "instead (BoltzmannMachine.gibbs, or statistics='gibbs' for training)."
-        )
+    _check_enumerable(n, f"exact enumeration over {n} units",
+                      "Use Gibbs sampling instead (BoltzmannMachine.gibbs, or statistics='gibbs' for training)")
 
 
 def all_states(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -58,11 +47,7 @@ def all_states(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
         Beyond :data:`MAX_EXACT_UNITS` units (see :func:`check_enumerable`).
     """
     check_enumerable(n)
-    if n == 0:
-        return torch.zeros(1, 0, device=device, dtype=dtype)
-    k = torch.arange(2 ** n, device=device)
-    bits = 2 ** torch.arange(n - 1, -1, -1, device=device)
-    return ((k[:, None] // bits) % 2).to(dtype)
+    return binary_states(n, device=device, dtype=dtype)
 
 
 def check_binary(x, n: int, name: str, values: bool | None = None) -> torch.Tensor:
@@ -147,11 +132,8 @@ class BoltzmannMachine(nn.Module):
         gibbs_sweeps, n_chains = positive_int(gibbs_sweeps, "gibbs_sweeps"), positive_int(n_chains, "n_chains")
         init_std = number(init_std, "init_std", 0)
         n = n_visible + n_hidden
-        if statistics == "exact" and n > MAX_EXACT_UNITS:
-            raise ValueError(
-                f"statistics='exact' enumerates all 2^{n} = {_state_count(n)} states of {n} units; the limit is "
-                f"{MAX_EXACT_UNITS} units. Use statistics='gibbs' for a model this large."
-            )
+        if statistics == "exact":
+            _check_enumerable(n, "statistics='exact'", "Use statistics='gibbs' for a model this large")
         if mask is None:
             mask = ~torch.eye(n, dtype=torch.bool)
         mask = torch.as_tensor(mask, dtype=torch.bool)

@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_unit_batch, converts_input, number, positive_int
+from ..likelihood import (AISResult, ais_base, ais_chains, ais_generator, anneal, check_enumerable, logsumexp_states,
+                          summarize)
 from ..utils import given_gradients
 from .rbm import BernoulliRBM, bernoulli
 
-# companion.estimate imports companion.models, so it is imported inside the methods that use it
-MAX_EXACT_UNITS = 22
 
 
 def _check_sizes(layer_sizes) -> tuple[int, ...]:
@@ -399,33 +399,33 @@ class DBM(nn.Module):
 
     def _enumerable(self, layers, what: str) -> int:
         n = sum(self.layer_sizes[l] for l in layers)
-        if n > MAX_EXACT_UNITS:
-            raise ValueError(f"{what} enumerates 2^{n} states of layers {list(layers)}; that is beyond the limit "
-                             f"of {MAX_EXACT_UNITS} units. Use ais_log_partition() for log Z and "
-                             "variational_bound() for log p(v).")
+        check_enumerable(n, f"{what} (layers {list(layers)})",
+                         "Use ais_log_partition() for log Z and variational_bound() for log p(v)")
         return n
+
+    def _split(self, states: torch.Tensor, layers) -> dict[int, torch.Tensor]:
+        """A block of enumerated states cut into the given layers: {layer: (S, n_layer)}."""
+        return dict(zip(layers, states.split([self.layer_sizes[l] for l in layers], 1)))
 
     @torch.no_grad()
     def log_partition_exact(self, chunk: int = 2**14) -> float:
         """:math:`\\log Z` in float64, enumerating the odd or the even layers (whichever has fewer units).
 
         The other set is summed out analytically, each layer giving
-        :math:`\\prod_j (1 + e^{\\text{input}_j})`; beyond :data:`MAX_EXACT_UNITS`
-        enumerated units the call is refused.
+        :math:`\\prod_j (1 + e^{\\text{input}_j})`; beyond
+        :data:`companion.likelihood.MAX_EXACT_UNITS` enumerated units the call is refused.
         """
-        from ..estimate import _all_states
-
         W, b = self._params64()
         odd, even = range(1, self.n_layers + 1, 2), range(0, self.n_layers + 1, 2)
         enum = min(odd, even, key=lambda ls: sum(self.layer_sizes[l] for l in ls))
         n = self._enumerable(enum, "exact log Z")
-        terms = []
-        for start in range(0, 2**n, chunk):
-            parts = iter(_all_states(n, start, min(2**n, start + chunk), W[0].device, W[0].dtype)
-                         .split([self.layer_sizes[l] for l in enum], 1))
-            states = [next(parts) if l in enum else None for l in range(self.n_layers + 1)]
-            terms.append(_log_marginal(W, b, states, set(range(self.n_layers + 1)) - set(enum)))
-        return torch.logsumexp(torch.cat(terms), 0).item()
+        summed = set(range(self.n_layers + 1)) - set(enum)
+
+        def terms(block):
+            parts = self._split(block, enum)
+            return _log_marginal(W, b, [parts.get(l) for l in range(self.n_layers + 1)], summed)
+
+        return logsumexp_states(n, terms, chunk, device=W[0].device).item()
 
     @torch.no_grad()
     def log_prob_exact(self, v: torch.Tensor, log_z: float | None = None, chunk: int = 2**12) -> torch.Tensor:
@@ -434,8 +434,6 @@ class DBM(nn.Module):
         Enumerates the odd hidden layers and sums out the even ones (h2, h4, ...);
         ``log_z`` defaults to :meth:`log_partition_exact`.
         """
-        from ..estimate import _all_states
-
         self.check_batch(v, values=True)
         _binary(v, "log_prob_exact")
         W, b = self._params64()
@@ -443,17 +441,17 @@ class DBM(nn.Module):
         n = self._enumerable(odd, "exact log p(v)")
         log_z = self.log_partition_exact() if log_z is None else float(log_z)
         v = v.to(W[0])[:, None, :]
-        terms = []
-        for start in range(0, 2**n, chunk):
-            parts = iter(_all_states(n, start, min(2**n, start + chunk), v.device, v.dtype)
-                         .split([self.layer_sizes[l] for l in odd], 1))
-            states = [v] + [next(parts)[None] if l % 2 else None for l in range(1, self.n_layers + 1)]
-            terms.append(_log_marginal(W, b, states, set(range(2, self.n_layers + 1, 2))))
-        return torch.logsumexp(torch.cat(terms, 1), 1) - log_z
+
+        def terms(block):
+            parts = self._split(block, odd)
+            states = [v] + [parts[l][None] if l % 2 else None for l in range(1, self.n_layers + 1)]
+            return _log_marginal(W, b, states, set(range(2, self.n_layers + 1, 2)))
+
+        return logsumexp_states(n, terms, chunk, device=v.device, dim=1) - log_z
 
     @torch.no_grad()
     def ais_log_partition(self, n_chains: int = 100, n_betas: int = 10000, base: torch.Tensor | None = None,
-                          betas: torch.Tensor | None = None, seed: int | None = 0):
+                          betas: torch.Tensor | None = None, seed: int | None = 0) -> AISResult:
         """Estimate :math:`\\log Z` of a two-hidden-layer DBM by annealed importance sampling.
 
         Given h1, v and h2 are independent, so they are summed out and AIS runs
@@ -468,69 +466,50 @@ class DBM(nn.Module):
         + (n_1 + n_2)\\log 2`. Each chain accumulates :math:`\\log p^*_{\\beta_k}(h^1) -
         \\log p^*_{\\beta_{k-1}}(h^1)` and moves by one Gibbs step of
         :math:`p_{\\beta_k}` (v and h2 given h1, then h1 given both), which leaves
-        its h1-marginal invariant.
+        its h1-marginal invariant; :func:`companion.likelihood.anneal` runs the chains.
 
         Parameters
         ----------
         n_chains, n_betas, betas, seed
             As in :func:`companion.estimate.ais_log_partition` (temperatures from
-            :func:`companion.estimate.ais_betas`).
+            :func:`companion.likelihood.ais_betas`).
         base : tensor, optional
             Training data (N, n_visible) for base-rate visible biases :math:`b_A`,
             or the biases themselves (n_visible,); default zero (uniform base).
 
         Returns
         -------
-        companion.estimate.AISResult
+        companion.likelihood.AISResult
         """
-        from ..estimate import ais_betas, ais_result, base_rate_bias
-
         if self.n_layers != 2:
             raise NotImplementedError(
                 f"AIS is implemented for two hidden layers (the paper's DBM), where it anneals h1 with v and "
                 f"h2 summed out; this DBM has {self.n_layers}. Use log_partition_exact() for a tiny model.")
-        n_chains, n_betas = positive_int(n_chains, "n_chains", 2), positive_int(n_betas, "n_betas", 2)
-        if n_chains < 2:
-            raise ValueError("n_chains must be at least 2 to give an interval.")
+        n_chains = ais_chains(n_chains)
         (W0, W1), (b0, b1, b2) = [w.detach() for w in self.weights], [b.detach() for b in self.biases]
         n0, n1, n2 = self.layer_sizes
-        if base is None:
-            b_a = torch.zeros_like(b0)
-        elif base.ndim == 1:
-            if base.shape != (n0,):
-                raise ValueError(f"base biases must have shape ({n0},), got {tuple(base.shape)}.")
-            b_a = base.to(b0)
-        else:
-            self.check_batch(base.reshape(len(base), -1), values=True)
-            b_a = base_rate_bias(base).to(b0)
-        betas = ais_betas(n_betas) if betas is None else torch.as_tensor(betas, dtype=torch.float64)
-        if betas.ndim != 1 or betas[0] != 0 or betas[-1] != 1 or (betas.diff() <= 0).any():
-            raise ValueError("betas must increase strictly from 0 to 1.")
-        gen = torch.Generator(device=W0.device)
-        if seed is None:
-            gen.seed()
-        else:
-            gen.manual_seed(seed)
-
-        log_z_base = F.softplus(b_a.double(), threshold=40).sum().item() + (n1 + n2) * math.log(2)
-        h1 = bernoulli(W0.new_full((n_chains, n1), 0.5), gen)
-        log_w = torch.zeros(n_chains, dtype=torch.float64, device=W0.device)
-        betas = betas.tolist()
+        if base is not None and torch.as_tensor(base).ndim > 1:
+            self.check_batch(torch.as_tensor(base).reshape(len(base), -1), values=True)
+        b_a = ais_base(base, n0, b0)
+        gen = ais_generator(W0.device, seed)
 
         def sp(x):
             return F.softplus(x, threshold=40)
 
-        for beta_prev, beta in zip(betas[:-1], betas[1:]):
+        def step(h1, beta_prev, beta):
             a0, a2 = torch.addmm(b0, h1, W0.T) - b_a, torch.addmm(b2, h1, W1)  # v's input is b_A + beta * a0
             # term by term differences keep float32 accurate when the log p* themselves are large
-            step = ((beta - beta_prev) * (h1 @ b1) + (sp(b_a + beta * a0) - sp(b_a + beta_prev * a0)).sum(1)
-                    + (sp(beta * a2) - sp(beta_prev * a2)).sum(1))
-            log_w += step.double()
+            delta = ((beta - beta_prev) * (h1 @ b1) + (sp(b_a + beta * a0) - sp(b_a + beta_prev * a0)).sum(1)
+                     + (sp(beta * a2) - sp(beta_prev * a2)).sum(1))
             if beta < 1:
                 v = bernoulli(torch.sigmoid(b_a + beta * a0), gen)
                 h2 = bernoulli(torch.sigmoid(beta * a2), gen)
                 h1 = bernoulli(torch.sigmoid(beta * (b1 + v @ W0 + h2 @ W1.T)), gen)
-        return ais_result(log_w, log_z_base, len(betas))
+            return delta, h1
+
+        log_z_base = F.softplus(b_a.double(), threshold=40).sum().item() + (n1 + n2) * math.log(2)
+        h1 = bernoulli(W0.new_full((n_chains, n1), 0.5), gen)
+        return anneal(h1, step, n_chains=n_chains, n_betas=n_betas, betas=betas, log_z_base=log_z_base)
 
     @torch.no_grad()
     @converts_input
@@ -556,13 +535,11 @@ class DBM(nn.Module):
         ``log_z`` defaults to :meth:`ais_log_partition` with ``ais_kwargs``; its
         error shifts every example alike and is not in ``stderr``.
         """
-        from ..estimate import _summarize
-
         X = torch.as_tensor(X)
         log_z = self.ais_log_partition(**ais_kwargs) if log_z is None else log_z
         w = self.weights[0]
         values = [self.variational_bound(xb.to(w), log_z, steps).double() for xb in X.split(batch_size)]
-        return _summarize(torch.cat(values))
+        return summarize(torch.cat(values))
 
     def extra_repr(self) -> str:
         c = self.config

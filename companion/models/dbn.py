@@ -24,13 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import as_data, check_batch
+from ..likelihood import binary_states, check_enumerable
 from ..train import History, fit
 from ..utils import batched_apply, given_gradients
 from .autoencoders import DeepAutoencoder
 from .classifier import Classifier, check_labels
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli
-
-MAX_ENUMERATED_UNITS = 16
 
 
 def one_hot(y: torch.Tensor, n_labels: int, dtype=torch.float32) -> torch.Tensor:
@@ -410,7 +409,7 @@ class DBN(nn.Module):
                   \\big[\\log p(x_l \\mid x_{l+1}) + B(x_{l+1}) - \\log Q(x_{l+1} \\mid x_l)\\big],
 
         ending with :math:`B(x_{L-1}) = -F_{\\text{top}}(x_{L-1}) - \\log Z_{\\text{top}}`.
-        Every directed hidden layer is enumerated (at most 16 units each) and
+        Every directed hidden layer is enumerated (:func:`companion.likelihood.check_enumerable`) and
         ``log_z_top`` is computed exactly when not given. For a single RBM it
         is the exact log-likelihood; with tied weights and a second RBM
         initialised as the transpose of the first, it equals the first RBM's
@@ -421,9 +420,7 @@ class DBN(nn.Module):
         if self.n_labels is not None or self.config["top_hidden"] != "bernoulli":
             raise ValueError("variational_bound is for unlabelled DBNs with binary units.")
         for n in self.layer_sizes[1:-1]:
-            if n > MAX_ENUMERATED_UNITS:
-                raise ValueError(f"a hidden layer of {n} units is too wide to enumerate (limit "
-                                 f"{MAX_ENUMERATED_UNITS}); the bound is for tiny models.")
+            check_enumerable(n, f"the bound over a hidden layer of {n} units", "The bound is for tiny models")
         v = torch.as_tensor(v).to(self.top.W.dtype)
         self.check_data(v)
         log_z = log_partition_exact(self.top) if log_z_top is None else log_z_top
@@ -433,7 +430,7 @@ class DBN(nn.Module):
         if l == len(self.rec_W):
             return -self.top.free_energy(x) - log_z
         n = self.layer_sizes[l + 1]
-        states = torch.tensor([[(i >> j) & 1 for j in range(n)] for i in range(2**n)], dtype=x.dtype, device=x.device)
+        states = binary_states(n, device=x.device, dtype=x.dtype)
         pre_q = torch.addmm(self.rec_c[l], x, self.rec_W[l])  # (N, n)
         log_q = states @ F.logsigmoid(pre_q).t() + (1 - states) @ F.logsigmoid(-pre_q).t()  # (S, N)
         pre_p = torch.addmm(self.gen_b[l], states, self.gen_W[l].t())  # (S, n_l)

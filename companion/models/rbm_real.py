@@ -25,11 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import converts_input
-from ..checks import check_batch, require_finite
+from ..checks import check_batch, converts_input, require_finite
+from ..likelihood import binary_states, check_enumerable, indexed_states
 from .rbm import BernoulliRBM
 
-MAX_EXACT_HIDDEN = 20
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -40,12 +39,6 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
 
 def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
-def _hidden_states(n: int, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
-    """Rows ``start..stop-1`` of all 2^n binary vectors (bit j of row r is (r >> j) & 1)."""
-    rows = torch.arange(start, stop, device=like.device)
-    return ((rows[:, None] >> torch.arange(n, device=like.device)) & 1).to(like.dtype)
 
 
 class _RealValuedRBM(BernoulliRBM):
@@ -203,20 +196,17 @@ class _RealValuedRBM(BernoulliRBM):
     def log_partition(self, chunk: int = 2**12) -> float:
         """Exact :math:`\\log Z` in float64, summing a closed-form Gaussian integral over all 2^n_hidden h.
 
-        Refused above ``MAX_EXACT_HIDDEN`` = 20 hidden units.
+        Refused above :data:`companion.likelihood.MAX_EXACT_UNITS` hidden units.
         """
-        if self.n_hidden > MAX_EXACT_HIDDEN:
-            raise ValueError(
-                f"exact log Z enumerates 2^{self.n_hidden} hidden states; at most "
-                f"2^{MAX_EXACT_HIDDEN} are allowed. Use a smaller hidden layer for exact likelihoods."
-            )
+        check_enumerable(self.n_hidden, "exact log Z", "Use a smaller hidden layer for exact likelihoods")
         return torch.logsumexp(self.double_view()._all_log_partition_terms(chunk), 0).item()
 
     def _all_log_partition_terms(self, chunk: int) -> torch.Tensor:
         """:meth:`_log_partition_terms` of all 2^n_hidden states, in order, computed ``chunk`` at a time."""
         total = 2**self.n_hidden
         return torch.cat([
-            self._log_partition_terms(_hidden_states(self.n_hidden, start, min(start + chunk, total), self.W))
+            self._log_partition_terms(binary_states(self.n_hidden, start, min(start + chunk, total),
+                                                    device=self.W.device, dtype=self.W.dtype))
             for start in range(0, total, chunk)
         ])
 
@@ -226,7 +216,7 @@ class _RealValuedRBM(BernoulliRBM):
         """Independent exact samples by ancestral sampling: h from p(h), then v from p(v | h).
 
         Possible because :meth:`log_partition`'s terms are the unnormalized
-        log p(h) of every hidden state; refused above ``MAX_EXACT_HIDDEN``.
+        log p(h) of every hidden state; refused above :data:`companion.likelihood.MAX_EXACT_UNITS`.
         With ``mean_field`` the returned v is the mean of p(v | h) instead of
         a draw. The generator, if given, must be a CPU generator.
 
@@ -234,13 +224,11 @@ class _RealValuedRBM(BernoulliRBM):
         -------
         v : (n, n_visible), h : (n, n_hidden), in the model's dtype
         """
-        if self.n_hidden > MAX_EXACT_HIDDEN:
-            raise ValueError(f"exact sampling enumerates 2^{self.n_hidden} hidden states; at most "
-                             f"2^{MAX_EXACT_HIDDEN} are allowed.")
+        check_enumerable(self.n_hidden, "exact sampling", "Use gibbs() or sample() instead")
         model = self.double_view(torch.device("cpu"))
         terms = model._all_log_partition_terms(chunk)
         index = torch.multinomial(torch.softmax(terms, 0), n, replacement=True, generator=generator)
-        h = ((index[:, None] >> torch.arange(self.n_hidden)) & 1).double()
+        h = indexed_states(index, self.n_hidden, torch.float64)
         v, mean = model._sample_v_given_h(h, generator)
         out = mean if mean_field else v
         return out.to(self.W), h.to(self.W)
@@ -438,9 +426,8 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         with weight :math:`p(h)`. For small hidden layers only (float64).
         """
         model = self.double_view()
-        if self.n_hidden > MAX_EXACT_HIDDEN:
-            raise ValueError(f"{2 ** self.n_hidden} mixture components is too many to list.")
-        h = _hidden_states(self.n_hidden, 0, 2**self.n_hidden, model.W)
+        check_enumerable(self.n_hidden, "the mixture view (one component per hidden state)")
+        h = binary_states(self.n_hidden, device=model.W.device, dtype=model.W.dtype)
         terms = model._log_partition_terms(h)
         return terms - torch.logsumexp(terms, 0), model.visible_input(h), torch.exp(model.log_var)
 

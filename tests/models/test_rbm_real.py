@@ -6,14 +6,15 @@ import pytest
 import torch
 
 import companion as cp
-from companion.models.rbm_real import GaussianBernoulliRBM, _hidden_states
+from companion.likelihood import binary_states
+from companion.models.rbm_real import GaussianBernoulliRBM
 from companion.models.spike_slab import SpikeSlabRBM
 
 DT = torch.float64
 
 
 def all_h(n):
-    return _hidden_states(n, 0, 2**n, torch.zeros((), dtype=DT))
+    return binary_states(n, dtype=DT)
 
 
 def random_grbm(n_v=3, n_h=3, seed=0, **kw):
