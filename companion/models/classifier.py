@@ -19,6 +19,11 @@ from .autoencoders import activation as _activation
 from .autoencoders import check_batch
 
 
+def one_hot(y: torch.Tensor, n_labels: int, dtype=torch.float32) -> torch.Tensor:
+    """(N,) integer labels -> (N, n_labels) rows of zeros with a one at the label."""
+    return F.one_hot(y.long(), n_labels).to(dtype)
+
+
 def check_labels(y, n_labels: int, n_rows: int | None = None) -> torch.Tensor:
     """``y`` as a 1-D int64 tensor in ``[0, n_labels)``, or a clear error."""
     y = torch.as_tensor(y)

@@ -26,15 +26,11 @@ from torch import nn
 from ..checks import as_data, check_batch
 from ..likelihood import binary_states, check_enumerable
 from ..train import History, fit
-from ..utils import batched_apply, given_gradients
+from ..utils import batched_apply
 from .autoencoders import DeepAutoencoder
-from .classifier import Classifier, check_labels
+from .classifier import Classifier, check_labels, one_hot
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli
-
-
-def one_hot(y: torch.Tensor, n_labels: int, dtype=torch.float32) -> torch.Tensor:
-    """(N,) integer labels -> (N, n_labels) rows of zeros with a one at the label."""
-    return F.one_hot(y.long(), n_labels).to(dtype)
+from .updown import UpDown
 
 
 class LabelledRBM(BernoulliRBM):
@@ -347,7 +343,7 @@ class DBN(nn.Module):
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
         data = X if y is None else (X, y)
-        return (fit_fn or fit)(_UpDown(self, top_k), data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="sgd",
+        return (fit_fn or fit)(UpDown(self, top_k), data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="sgd",
                    optimizer_kwargs={"momentum": momentum}, seed=seed, progress=progress, device=device,
                    **fit_kwargs)
 
@@ -437,64 +433,3 @@ class DBN(nn.Module):
         log_p = pre_p @ x.t() - F.softplus(pre_p).sum(1, keepdim=True)  # log p(x | state): (S, N)
         above = self._bound(l + 1, states, log_z)[:, None]  # (S, 1), shared by every row
         return (log_q.exp() * (log_p + above - log_q)).sum(0)
-
-
-class _UpDown(nn.Module):
-    """Wraps a DBN so that :func:`companion.fit` runs its up-down rule; shares its parameters."""
-
-    supports_amp = False
-
-    def __init__(self, dbn: DBN, top_k: int):
-        super().__init__()
-        self.dbn, self.top_k = dbn, top_k
-
-    def check_data(self, X):
-        self.dbn.check_data(X)
-
-    def loss(self, batch):
-        dbn = self.dbn
-        x0, y = (batch if isinstance(batch, (tuple, list)) else (batch, None))
-        top, L, nf = dbn.top, len(dbn.rec_W), dbn.layer_sizes[-2]
-        n = len(x0)
-        with torch.no_grad():
-            # wake: a stochastic up pass with the recognition weights
-            wake = [x0]
-            for l in range(L):
-                wake.append(bernoulli(dbn.up(l, wake[-1])))
-            pen = wake[-1]
-            vis_pos = pen if y is None else torch.cat([pen, one_hot(y, dbn.n_labels, pen.dtype)], 1)
-            h_pos = top._hidden_mean(top.hidden_input(vis_pos))
-            # the top RBM: CD-top_k from the up pass
-            h = top._hidden_sample(h_pos)
-            for _ in range(self.top_k):
-                p_vis = top.p_v_given_h(h)
-                vis_neg = torch.cat([bernoulli(p_vis[:, :nf]), p_vis[:, nf:]], 1)  # label kept as probabilities
-                h_neg = top._hidden_mean(top.hidden_input(vis_neg))
-                h = top._hidden_sample(h_neg)
-            # sleep: a down pass from the fantasy with the generative weights
-            sleep = [None] * L + [vis_neg[:, :nf]]
-            for l in reversed(range(L)):
-                p = dbn.down(l, sleep[l + 1])
-                sleep[l] = p if l == 0 else bernoulli(p)
-            grads, params = [], []
-            recon = torch.zeros((), dtype=x0.dtype, device=x0.device)
-            sleep_error = torch.zeros_like(recon)
-            for l in range(L):
-                err = wake[l] - dbn.down(l, wake[l + 1])  # generative prediction error
-                params += [dbn.gen_W[l], dbn.gen_b[l]]
-                grads += [-(err.t() @ wake[l + 1]) / n, -err.mean(0)]
-                rerr = sleep[l + 1] - dbn.up(l, sleep[l])  # recognition prediction error
-                params += [dbn.rec_W[l], dbn.rec_c[l]]
-                grads += [-(sleep[l].t() @ rerr) / n, -rerr.mean(0)]
-                if l == 0:
-                    recon = (err**2).sum(1).mean()
-                if l == L - 1:
-                    sleep_error = (rerr**2).sum(1).mean()
-            params += [top.W, top.b, top.c]
-            grads += [-(vis_pos.t() @ h_pos - vis_neg.t() @ h_neg) / n, -(vis_pos - vis_neg).mean(0),
-                      -(h_pos - h_neg).mean(0)]
-            value = top.free_energy(vis_pos).mean() - top.free_energy(vis_neg).mean()
-        loss = given_gradients(value, params, grads)
-        if top.config["weight_cost"]:
-            loss = loss + 0.5 * top.config["weight_cost"] * (top.W**2).sum()
-        return loss, {"recon": recon, "sleep_error": sleep_error}
