@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checks import require_finite
+
 _COLUMNS = ("user_id", "item_id", "rating")
 
 
@@ -189,3 +191,46 @@ def fold_matrices(train, test, users: Sequence[int] | None = None, items: Sequen
         items = np.union1d(train["item_id"].to_numpy(), test["item_id"].to_numpy())
     return (rating_matrix(train, users, items, device=device),
             rating_matrix(test, users, items, device=device))
+
+
+def check_ratings(R: torch.Tensor, n_items: int, n_levels: int, name: str, values: bool = True) -> None:
+    """Refuse a ratings tensor unless it is (n_users, n_items) with integers 0..n_levels (0 = unrated).
+
+    ``values=False`` checks the shape only (the values cost a pass over the data, done once per set).
+    """
+    if not isinstance(R, torch.Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor of ratings (or a RatingMatrix), got {type(R).__name__}.")
+    if R.ndim != 2 or R.shape[1] != n_items:
+        raise ValueError(
+            f"{name} expects ratings of shape (n_users, {n_items}), one column per item, got {tuple(R.shape)}; "
+            "build them with companion.data.rating_matrix over the same item ids."
+        )
+    if values:
+        if R.numel() == 0:
+            raise ValueError(f"{name}: the ratings matrix has no users (shape {tuple(R.shape)}).")
+        require_finite(R, f"{name}: the ratings contain", "; use 0 for 'unrated'")
+        if (R != R.round()).any() or R.min() < 0 or R.max() > n_levels:
+            raise ValueError(
+                f"{name}: ratings must be integers 0..{n_levels} (0 = unrated), found values in "
+                f"[{R.min().item():g}, {R.max().item():g}]."
+            )
+
+
+def as_tensor(R) -> torch.Tensor:
+    """The ratings tensor of a :class:`RatingMatrix`; anything else unchanged."""
+    return R.values if isinstance(R, RatingMatrix) else R
+
+
+def check_users(R, n_users: int, name: str, shape: str):
+    """``R`` as a tensor, refused unless it has one row per user (``shape`` says what was expected)."""
+    R = as_tensor(R)
+    if isinstance(R, torch.Tensor) and (R.ndim != 2 or R.shape[0] != n_users):
+        raise ValueError(f"{name} expects ratings of shape {shape}, one row per user, got {tuple(R.shape)}; build "
+                         "them with companion.data.fold_matrices over the same users and items.")
+    return R
+
+
+def rated_entries(batch) -> torch.Tensor:
+    """The ratings a validation batch ``(evidence, targets)`` scores: how much it weighs in ``evaluate``."""
+    targets = batch[-1] if isinstance(batch, tuple) else batch
+    return (targets > 0).sum()

@@ -19,7 +19,8 @@ from .hopfield import HopfieldNetwork
 from .pca import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
 from .autorec import AutoRec
-from .rbm_cf import BinaryRatingRBM, ItemSoftmaxRBM, SoftmaxRBM
+from .item_rbm import ItemSoftmaxRBM
+from .rbm_cf import BinaryRatingRBM, SoftmaxRBM
 from .rbm_real import GaussianBernoulliRBM
 from .spike_slab import SpikeSlabRBM
 from .vae import VAE

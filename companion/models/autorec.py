@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from ..checks import number, positive_int
-from ..data.ratings import RatingMatrix, check_aligned
+from ..data.ratings import RatingMatrix, check_aligned, check_ratings, check_users, rated_entries
 from ..utils import batched_apply
-from .rbm_cf import _check_ratings, check_users, rated_entries
 
 
 def masked_squared_error(prediction: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
@@ -83,13 +82,13 @@ class AutoRec(nn.Module):
     def _cases(self, R) -> torch.Tensor:
         """Validate a (n_users, n_items) ratings matrix; its cases are its columns (I-AutoRec) or rows."""
         R = check_users(R, self.n_users, "AutoRec", f"({self.n_users}, {self.n_items})")
-        _check_ratings(R, self.n_items, self.n_levels, "AutoRec")
+        check_ratings(R, self.n_items, self.n_levels, "AutoRec")
         return R.t().contiguous() if self.item_based else R
 
     def check_data(self, cases: torch.Tensor) -> torch.Tensor:
         """What :func:`companion.fit` validates: cases of width n_in, ratings 0..n_levels."""
         n_in = self.n_users if self.item_based else self.n_items
-        _check_ratings(cases, n_in, self.n_levels, type(self).__name__)
+        check_ratings(cases, n_in, self.n_levels, type(self).__name__)
         return cases
 
     def loss(self, batch):

@@ -32,47 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import number, positive_int, require_finite
-from ..data.ratings import RatingMatrix, check_aligned
+from ..checks import number, positive_int
+from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, rated_entries
 from ..utils import batched_apply, given_gradients
-
-
-def _check_ratings(R: torch.Tensor, n_items: int, n_levels: int, name: str, values: bool = True) -> None:
-    if not isinstance(R, torch.Tensor):
-        raise TypeError(f"{name} expects a torch.Tensor of ratings (or a RatingMatrix), got {type(R).__name__}.")
-    if R.ndim != 2 or R.shape[1] != n_items:
-        raise ValueError(
-            f"{name} expects ratings of shape (n_users, {n_items}), one column per item, got {tuple(R.shape)}; "
-            "build them with companion.data.rating_matrix over the same item ids."
-        )
-    if values:
-        if R.numel() == 0:
-            raise ValueError(f"{name}: the ratings matrix has no users (shape {tuple(R.shape)}).")
-        require_finite(R, f"{name}: the ratings contain", "; use 0 for 'unrated'")
-        if (R != R.round()).any() or R.min() < 0 or R.max() > n_levels:
-            raise ValueError(
-                f"{name}: ratings must be integers 0..{n_levels} (0 = unrated), found values in "
-                f"[{R.min().item():g}, {R.max().item():g}]."
-            )
-
-
-def _matrix(R) -> torch.Tensor:
-    return R.values if isinstance(R, RatingMatrix) else R
-
-
-def check_users(R, n_users: int, name: str, shape: str):
-    """``R`` as a tensor, refused unless it has one row per user (``shape`` says what was expected)."""
-    R = _matrix(R)
-    if isinstance(R, torch.Tensor) and (R.ndim != 2 or R.shape[0] != n_users):
-        raise ValueError(f"{name} expects ratings of shape {shape}, one row per user, got {tuple(R.shape)}; build "
-                         "them with companion.data.fold_matrices over the same users and items.")
-    return R
-
-
-def rated_entries(batch) -> torch.Tensor:
-    """The ratings a validation batch ``(evidence, targets)`` scores: how much it weighs in ``evaluate``."""
-    targets = batch[-1] if isinstance(batch, tuple) else batch
-    return (targets > 0).sum()
 
 
 class _RatingRBM(nn.Module):
@@ -173,8 +135,8 @@ class _RatingRBM(nn.Module):
 
     def check_data(self, R) -> torch.Tensor:
         """Validate a whole ratings matrix once (used by :func:`companion.fit`); returns it as a tensor."""
-        R = _matrix(R)
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
+        R = as_tensor(R)
+        check_ratings(R, self.n_items, self.n_levels, type(self).__name__)
         return R
 
     def _cases(self, R) -> torch.Tensor:
@@ -245,7 +207,7 @@ class _RatingRBM(nn.Module):
                 mse = self._prediction_mse(evidence, targets)
             return mse, {"mse": mse}
         R = batch[0] if isinstance(batch, tuple) else batch
-        _check_ratings(R, self.n_items, self.n_levels, type(self).__name__, values=False)
+        check_ratings(R, self.n_items, self.n_levels, type(self).__name__, values=False)
         with torch.no_grad():
             mask = R > 0
             V0 = self.encode(R)
@@ -333,7 +295,7 @@ class _RatingRBM(nn.Module):
 
         if isinstance(R, RatingMatrix) and isinstance(validation, RatingMatrix):
             check_aligned(R, validation, f"{type(self).__name__}.fit(validation=)")
-        shapes = [tuple(M.shape) for M in map(_matrix, (validation, R)) if isinstance(M, torch.Tensor)]
+        shapes = [tuple(M.shape) for M in map(as_tensor, (validation, R)) if isinstance(M, torch.Tensor)]
         if len(shapes) == 2 and shapes[0] != shapes[1]:
             raise ValueError(
                 f"validation has shape {shapes[0]} but the training ratings {shapes[1]}; build both with "
@@ -477,45 +439,3 @@ class BinaryRatingRBM(_RatingRBM):
 
     def _target(self, R: torch.Tensor) -> torch.Tensor:
         return (R >= self.threshold).to(self.W.dtype)
-
-
-class ItemSoftmaxRBM(SoftmaxRBM):
-    """The item-based softmax RBM: each *movie* is a training case, its visibles the users who rated it.
-
-    The same model as :class:`SoftmaxRBM` on the transposed matrix (Sedhain et
-    al. 2015 call it I-RBM): a movie's RBM has one K-way softmax unit per user
-    who rated it, and every movie's RBM shares the weights ``W[k, u, j]``. On
-    MovieLens 1M a movie has more ratings than a user on average (270 against
-    165), which is one reason the item-based view wins there.
-
-    ``fit``, ``predict`` and ``predict_exact`` take and return matrices laid
-    out as everywhere else, (n_users, n_items); ``transform`` gives each
-    movie's hidden features, (n_items, n_hidden).
-
-    Parameters
-    ----------
-    n_users : int
-        Number of users (rows of the rating matrix): the RBM's visible units.
-    n_hidden, k, weight_cost, init_std, n_levels, per_item
-        As in :class:`SoftmaxRBM` (``per_item`` then averages per *user*).
-
-    Attributes
-    ----------
-    W : (n_levels, n_users, n_hidden);  b : (n_levels, n_users);  c : (n_hidden,)
-    """
-
-    def __init__(self, n_users: int, n_hidden: int = 100, **kwargs):
-        super().__init__(n_users, n_hidden, **kwargs)
-        self.n_users = self.n_items
-        self.config = {"n_users": self.config.pop("n_items"), **self.config}
-
-    def _cases(self, R) -> torch.Tensor:
-        """The item vectors of a (n_users, n_items) ratings matrix: its transpose, (n_items, n_users)."""
-        R = check_users(R, self.n_users, type(self).__name__, f"({self.n_users}, n_items)")
-        return self.check_data(R.t().contiguous() if isinstance(R, torch.Tensor) else R)
-
-    def _as_ratings(self, per_case: torch.Tensor) -> torch.Tensor:
-        return per_case.transpose(0, -1)
-
-    def extra_repr(self) -> str:
-        return f"n_users={self.n_users}, n_states={self.n_states}, n_hidden={self.n_hidden}, k={self.k}"
