@@ -37,7 +37,6 @@ from ..utils import given_gradients
 from .rbm import BernoulliRBM, bernoulli
 
 
-
 def _check_sizes(layer_sizes) -> tuple[int, ...]:
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
         raise ValueError(f"layer_sizes must be a sequence (n_visible, n_h1, ..., n_hL), got {layer_sizes!r}.")

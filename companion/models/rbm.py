@@ -361,7 +361,6 @@ class BernoulliRBM(nn.Module):
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, {mode}-{self.config['k']}"
 
 
-
 class GaussianHiddenRBM(BernoulliRBM):
     """Binary visible units, linear hidden units with unit-variance Gaussian noise.
 
