@@ -59,15 +59,20 @@ def indexed_states(index: torch.Tensor, n: int, dtype: torch.dtype = torch.float
     return ((index[:, None] >> torch.arange(n - 1, -1, -1, device=index.device)) & 1).to(dtype)
 
 
+def state_terms(n: int, terms: Callable[[torch.Tensor], torch.Tensor], chunk: int, *, device=None,
+                dtype: torch.dtype = torch.float64, dim: int = 0) -> torch.Tensor:
+    """``terms(states)`` of all 2^n states in counting order, evaluated ``chunk`` states at a time.
+
+    ``terms`` maps a (chunk, n) block of states to their values along ``dim``.
+    """
+    return torch.cat([terms(binary_states(n, start, min(2**n, start + chunk), device=device, dtype=dtype))
+                      for start in range(0, 2**n, chunk)], dim)
+
+
 def logsumexp_states(n: int, terms: Callable[[torch.Tensor], torch.Tensor], chunk: int, *, device=None,
                      dtype: torch.dtype = torch.float64, dim: int = 0) -> torch.Tensor:
-    """:math:`\\log \\sum_s e^{t(s)}` over the 2^n states, ``terms(states)`` evaluated ``chunk`` states at a time.
-
-    ``terms`` maps a (chunk, n) block of states to their log terms along ``dim``.
-    """
-    parts = [terms(binary_states(n, start, min(2**n, start + chunk), device=device, dtype=dtype))
-             for start in range(0, 2**n, chunk)]
-    return torch.logsumexp(torch.cat(parts, dim), dim)
+    """:math:`\\log \\sum_s e^{t(s)}` over the 2^n states (:func:`state_terms`, chunk by chunk)."""
+    return torch.logsumexp(state_terms(n, terms, chunk, device=device, dtype=dtype, dim=dim), dim)
 
 
 # ---------------------------------------------------------------------- estimates and their errors

@@ -27,14 +27,16 @@ from pathlib import Path
 import nbformat
 
 
-def _execute(path: str, timeout: int) -> tuple[str, str | None, float, str | None]:
-    """Run one chapter in a fresh kernel limited to one thread: (path, notebook JSON or None, seconds, error)."""
+def _execute(path: str, text: str, timeout: int) -> tuple[str, str | None, float, str | None]:
+    """Run one chapter (its notebook as JSON ``text``) in a fresh kernel limited to one thread.
+
+    Returns (path, executed notebook JSON or None, seconds, error).
+    """
     # the kernel inherits this environment: one thread each, so two kernels share two cores without spinning
     os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     from jupyter_cache.executors.utils import single_nb_execution
-    from myst_nb.core.read import myst_nb_reader_plugin
 
-    nb = myst_nb_reader_plugin(path)
+    nb = nbformat.reads(text, as_version=4)
     result = single_nb_execution(nb, cwd=str(Path(path).parent), allow_errors=False, timeout=timeout,
                                  meta_override=True)
     if result.err is not None:
@@ -55,21 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     from myst_nb.core.read import myst_nb_reader_plugin
 
     cache = get_cache(args.cache)
-    todo = []
+    todo = {}  # path -> the notebook as myst-nb reads it, read once
     for path in map(str, args.chapters):
+        nb = myst_nb_reader_plugin(path)
         try:
-            cache.match_cache_notebook(myst_nb_reader_plugin(path))
+            cache.match_cache_notebook(nb)
         except KeyError:
-            todo.append(path)
+            todo[path] = nbformat.writes(nb)
     if not todo:
         print("prerun: every chapter is in the execution cache")
         return 0
     # longest first, so that the two workers finish together (the source's size is a fair proxy)
-    todo.sort(key=lambda p: Path(p).stat().st_size, reverse=True)
+    order = sorted(todo, key=lambda p: Path(p).stat().st_size, reverse=True)
     print(f"prerun: executing {len(todo)} chapters, {args.jobs} at a time", flush=True)
     start, failed = time.perf_counter(), 0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_execute, p, args.timeout) for p in todo]
+        futures = [pool.submit(_execute, p, todo[p], args.timeout) for p in order]
         for future in as_completed(futures):
             path, text, seconds, error = future.result()
             if error is not None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_batch, converts_input, require_finite
-from ..likelihood import binary_states, check_enumerable, indexed_states
+from ..likelihood import binary_states, check_enumerable, indexed_states, state_terms
 from .rbm import BernoulliRBM
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -203,12 +203,7 @@ class _RealValuedRBM(BernoulliRBM):
 
     def _all_log_partition_terms(self, chunk: int) -> torch.Tensor:
         """:meth:`_log_partition_terms` of all 2^n_hidden states, in order, computed ``chunk`` at a time."""
-        total = 2**self.n_hidden
-        return torch.cat([
-            self._log_partition_terms(binary_states(self.n_hidden, start, min(start + chunk, total),
-                                                    device=self.W.device, dtype=self.W.dtype))
-            for start in range(0, total, chunk)
-        ])
+        return state_terms(self.n_hidden, self._log_partition_terms, chunk, device=self.W.device, dtype=self.W.dtype)
 
     @torch.no_grad()
     def sample_exact(self, n: int, generator: torch.Generator | None = None, mean_field: bool = False,
