@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 # Keep BLAS/torch from oversubscribing the cores when nbval kernels run.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all test book check-book install info clean clean-book bench reproduce
+.PHONY: all test book book-full check-book install info clean clean-book bench reproduce
 
 all: test book
 
@@ -43,6 +43,13 @@ book: $(STAMP)
 	$(BIN)/python book/_tools/prerun_chapters.py _build/.jupyter_cache chapters/*.md && \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	mkdir -p _build && echo "$$h" > _build/.companion-hash
+
+# Every chapter in the full profile on the official MNIST (../shared/data/mnist or $$COMPANION_DATA),
+# its glued values recorded in results/chapters/NN.json (book/_tools/run_full.py). Hours on 2 cores;
+# run it from a worktree at a committed HEAD; an interrupted run continues with the next chapter.
+CHAPTERS ?= chapters/*.md
+book-full: $(STAMP)
+	$(BIN)/python book/_tools/run_full.py $(CHAPTERS)
 
 # every page of _build/html in headless Chromium with the network blocked (tests/browser/check_book.py);
 # needs Debian's chromium (apt-get install chromium)

@@ -1,0 +1,80 @@
+"""book/_tools/run_full.py: the full-profile records hold exactly what the chapter glued, and only clean code records."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("run_full", ROOT / "book" / "_tools" / "run_full.py")
+run_full = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = run_full
+_spec.loader.exec_module(run_full)
+
+PAGE = """---
+kernelspec: {display_name: Python 3 (ipykernel), language: python, name: python3}
+---
+
+# A page
+
+```{code-cell} ipython3
+import os
+import numpy as np
+from myst_nb import glue
+glue("t_profile", os.environ["COMPANION_PROFILE"], display=False)
+glue("t_float", 0.25, display=False)
+glue("t_numpy", np.float64(1.5), display=False)
+glue("t_int", 3)
+print("not a glued value")
+```
+"""
+
+
+@pytest.mark.parametrize("text, value", [("0.25", 0.25), ("np.float64(1.5)", 1.5), ("np.int64(-3)", -3),
+                                         ("'full'", "full"), ("[1, 2]", [1, 2]), ("array([1, 2])", "array([1, 2])")])
+def test_parse_plain(text, value):
+    assert run_full.parse_plain(text) == value
+
+
+def test_chapter_number():
+    assert run_full.chapter_number("chapters/02_autoencoders.md") == "02"
+    with pytest.raises(ValueError, match="NN_topic.md"):
+        run_full.chapter_number("book/setup.md")
+
+
+def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch):
+    page = tmp_path / "07_page.md"
+    page.write_text(PAGE)
+    for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path))):
+        monkeypatch.setenv(name, value)  # main sets them for its kernels; restored after the test
+    monkeypatch.setenv("COMPANION_COMMIT", "f" * 40)
+    monkeypatch.setenv("COMPANION_DIRTY", "0")
+    monkeypatch.setattr(run_full, "_provenance", lambda seconds, command: {"commit": "f" * 40, "dirty": False,
+                                                                           "command": command})
+    monkeypatch.setattr("companion.reproduce.runner.find_data", lambda data: tmp_path)
+    out = tmp_path / "records"
+    assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 0
+    record = json.loads((out / "07.json").read_text())
+    assert tuple(record) == run_full.RECORD_KEYS
+    assert record["values"] == {"t_profile": "full", "t_float": 0.25, "t_numpy": 1.5, "t_int": 3}
+    assert (tmp_path / "nb" / "07.ipynb").is_file()
+    # a second call finds the record naming this commit and executes nothing
+    page.write_text(PAGE.replace("0.25", "1 / 0"))
+    assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 0
+    assert json.loads((out / "07.json").read_text())["values"]["t_float"] == 0.25
+    # --force runs it again; a failing chapter leaves its old record and reports the failure
+    assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb"), "--force"]) == 1
+    assert json.loads((out / "07.json").read_text())["values"]["t_float"] == 0.25
+
+
+def test_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COMPANION_COMMIT", "f" * 40)
+    monkeypatch.setenv("COMPANION_DIRTY", "1")
+    with pytest.raises(SystemExit):
+        run_full.main([str(ROOT / "chapters" / "01_why_compress.md"), "--out", str(tmp_path)])
+    assert "uncommitted changes" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
