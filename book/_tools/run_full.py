@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if dirty and not args.allow_dirty:
         parser.error("the checkout has uncommitted changes, so a record could not name the code that made it: "
                      "commit first, or run from a worktree (git worktree add ../wt-full HEAD)")
-    find_data(None)  # the official MNIST must be there before an hour of work starts
+    # the official MNIST must be there before an hour of work starts; the kernels read it through the data root
+    data = find_data(None)
+    os.environ.setdefault("COMPANION_DATA", str(data.parent if data.name == "mnist" else data))
     os.environ["COMPANION_PROFILE"] = "full"
     os.environ.setdefault("TQDM_DELAY", "86400")
     os.environ.setdefault("IPYTHONDIR", str(REPO / "book" / "_ipython"))

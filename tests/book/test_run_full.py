@@ -49,7 +49,8 @@ def test_chapter_number():
 def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch):
     page = tmp_path / "07_page.md"
     page.write_text(PAGE)
-    for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path))):
+    for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path)),
+                        ("COMPANION_DATA", str(tmp_path))):
         monkeypatch.setenv(name, value)  # main sets them for its kernels; restored after the test
     monkeypatch.setenv("COMPANION_COMMIT", "f" * 40)
     monkeypatch.setenv("COMPANION_DIRTY", "0")
