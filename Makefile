@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 # Keep BLAS/torch from oversubscribing the cores when nbval kernels run.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all test book book-full check-book install info clean clean-book bench reproduce
+.PHONY: all test book book-full check-book install lab info clean clean-book bench reproduce
 
 all: test book
 
@@ -55,6 +55,16 @@ book-full: $(STAMP)
 # needs Debian's chromium (apt-get install chromium)
 check-book: $(STAMP)
 	$(BIN)/python tests/browser/check_book.py _build/html --screenshots _build/screenshots
+
+# JupyterLab with ipywidgets (the optional `lab` extra, installed once), for running the chapters;
+# the book and the tests do not need it. COMPANION_PROFILE=full make lab runs them at full scale.
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	@touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab
 
 info: $(STAMP)
 	$(BIN)/python -m companion info

@@ -1,0 +1,95 @@
+"""The chapters' full-profile records, ``results/chapters/NN.json``, read back for the book.
+
+``make book-full`` (``book/_tools/run_full.py``) executes each chapter in the full
+profile on the official MNIST and records every scalar the chapter glued. A
+quick-profile chapter shows those values beside its own through
+:func:`full_values`, and a chapter about to run in the full profile on a CPU
+says how long the recorded run took (:func:`full_profile_notice`). Nothing here
+computes a result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .report import results_root
+
+_CHAPTER = re.compile(r"^\d\d$")
+
+
+class MissingRecordError(FileNotFoundError):
+    """A chapter's full-profile record is not in ``results/chapters``."""
+
+
+def record_path(chapter: str, root: str | Path | None = None) -> Path:
+    """``<results>/chapters/NN.json`` for chapter ``"NN"`` (two digits, as in the chapter's file name)."""
+    if not isinstance(chapter, str) or not _CHAPTER.match(chapter):
+        raise ValueError(f"chapter must be two digits as a string, like '02' (the chapter file's prefix); "
+                         f"got {chapter!r}")
+    return Path(root if root is not None else results_root()) / "chapters" / f"{chapter}.json"
+
+
+def load_record(chapter: str, root: str | Path | None = None) -> dict[str, Any] | None:
+    """The record of ``chapter``, or None when none was made yet."""
+    path = record_path(chapter, root)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf8"))
+    if record.get("chapter") != chapter or record.get("profile") != "full" or "values" not in record:
+        raise ValueError(f"{path} is not chapter {chapter}'s full-profile record (it needs chapter, profile "
+                         "'full' and values); re-create it with make book-full")
+    return record
+
+
+def full_values(chapter: str, names: list[str] | tuple[str, ...] | None = None,
+                root: str | Path | None = None) -> dict[str, Any]:
+    """The values chapter ``chapter`` glued in its recorded full-profile run.
+
+    Parameters
+    ----------
+    chapter : str
+        Two digits, e.g. ``"02"``.
+    names : sequence of str, optional
+        The glue names the caller needs; each must be in the record (a record from
+        before a chapter glued a name would otherwise show nothing in its place).
+
+    Raises
+    ------
+    MissingRecordError
+        When the record does not exist, with the command that makes it.
+    KeyError
+        When a requested name is not in the record.
+    """
+    record = load_record(chapter, root)
+    if record is None:
+        raise MissingRecordError(
+            f"{record_path(chapter, root)} does not exist: the chapter's full-profile values come from it. "
+            f"Run `make book-full CHAPTERS=chapters/{chapter}_*.md` from a worktree at a committed HEAD "
+            "(it needs the official MNIST in ../shared/data/mnist or $COMPANION_DATA) and commit the record."
+        )
+    values = record["values"]
+    missing = [name for name in names or () if name not in values]
+    if missing:
+        raise KeyError(f"{record_path(chapter, root)} has no {', '.join(missing)} (it was recorded at commit "
+                       f"{record['provenance'].get('commit', '?')[:7]}, before the chapter glued them): run "
+                       f"`make book-full CHAPTERS=chapters/{chapter}_*.md` again")
+    return dict(values)
+
+
+def full_profile_notice(chapter: str, device: str = "cpu", root: str | Path | None = None) -> str | None:
+    """One line for a chapter about to run in the full profile on ``device``: how long it took when recorded.
+
+    None on a GPU (the recorded times are for a CPU) or when there is no record.
+    """
+    if str(device).startswith(("cuda", "mps")):
+        return None
+    record = load_record(chapter, root)
+    if record is None:
+        return None
+    prov = record["provenance"]
+    minutes = prov.get("wall_seconds", 0) / 60
+    return (f"full profile on the CPU: this chapter ran for about {minutes:.0f} min on {prov.get('device', 'a CPU')} "
+            f"when results/chapters/{chapter}.json was recorded (the quick profile runs it in minutes)")

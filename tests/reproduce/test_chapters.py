@@ -1,0 +1,59 @@
+"""companion.reproduce.chapters: the full-profile records read back, with errors that say how to make them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from companion.reproduce import chapters
+
+RECORD = {"chapter": "02", "profile": "full", "values": {"ch02_ae_widest": 4.67, "ch02_m_cross": 16},
+          "provenance": {"commit": "a" * 40, "dirty": False, "device": "cpu (AMD EPYC, 2 cores, 1 torch threads)",
+                         "wall_seconds": 780.0}}
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "02.json").write_text(json.dumps(RECORD))
+    return tmp_path
+
+
+def test_full_values(root):
+    assert chapters.full_values("02", ["ch02_ae_widest"], root=root) == RECORD["values"]
+    with pytest.raises(KeyError, match="ch02_new.*make book-full"):
+        chapters.full_values("02", ["ch02_ae_widest", "ch02_new"], root=root)
+
+
+def test_missing_record_says_how_to_make_it(root):
+    with pytest.raises(chapters.MissingRecordError, match=r"03\.json.*make book-full CHAPTERS=chapters/03_"):
+        chapters.full_values("03", root=root)
+    assert chapters.load_record("03", root=root) is None
+
+
+@pytest.mark.parametrize("chapter", [2, "2", "02_autoencoders", "ab"])
+def test_chapter_is_two_digits(chapter):
+    with pytest.raises(ValueError, match="two digits"):
+        chapters.record_path(chapter)
+
+
+def test_a_record_of_another_chapter_is_refused(root):
+    (root / "chapters" / "04.json").write_text(json.dumps(RECORD))
+    with pytest.raises(ValueError, match="not chapter 04"):
+        chapters.load_record("04", root=root)
+
+
+def test_notice_on_cpu_only(root):
+    line = chapters.full_profile_notice("02", "cpu", root=root)
+    assert "about 13 min" in line and "AMD EPYC" in line
+    assert chapters.full_profile_notice("02", "cuda:0", root=root) is None
+    assert chapters.full_profile_notice("03", "cpu", root=root) is None
+
+
+def test_committed_records_are_full_profile_records_from_clean_code():
+    found = sorted(chapters.results_root().joinpath("chapters").glob("*.json"))
+    for path in found:
+        record = chapters.load_record(path.stem, root=chapters.results_root())
+        assert record["provenance"]["dirty"] is False, f"{path} was made from uncommitted code"
+        assert record["values"], f"{path} holds no values"
