@@ -10,11 +10,10 @@ CUDA, a progress bar, and a clear error when training diverges.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,9 +21,32 @@ from torch import nn
 
 from .checks import as_data, model_dtype, positive_int, require_finite
 from .config import get_device
+from .monitor import MAX_PARAMETER, EarlyStopping, History, TrainingDiverged, _Guard  # noqa: F401
 from .utils import evaluating
 
-Batch = torch.Tensor | tuple[torch.Tensor, ...]
+#: What ``fit`` and ``evaluate`` hand to ``model.loss``: always a tuple, ``(X,)`` or ``(X, y, ...)``.
+Batch = tuple[torch.Tensor, ...]
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """The contract between a model and :func:`fit`, written down once.
+
+    Required: ``loss(batch) -> (loss, metrics)``, where ``batch`` is a tuple of
+    tensor slices (``(x,)``, or ``(x, y)`` when ``fit`` got ``(X, y)``), ``loss`` a
+    scalar tensor to minimize and ``metrics`` a dict of scalars to record. In eval
+    mode (validation) ``loss`` is the quantity to monitor.
+
+    Optional, looked up with ``getattr``:
+
+    - ``check_data(X)``: validate the whole training set once (so that ``loss``
+      need not sync a GPU on every batch);
+    - ``supports_amp = True``: mixed precision is safe for this model on CUDA;
+    - ``index_input = True``: the first tensor holds indices, passed as given;
+    - ``batch_weight(batch)``: how much a batch weighs in a mean (default its length).
+    """
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]: ...
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -32,58 +54,6 @@ _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
-
-
-#: A parameter beyond this magnitude means training has exploded, even while still finite.
-MAX_PARAMETER = 1e6
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite, or a parameter exceeded :data:`MAX_PARAMETER` in magnitude;
-    the model was restored to its last good state."""
-
-
-@dataclass
-class History:
-    """What :func:`fit` records, one value per epoch.
-
-    Attributes
-    ----------
-    history : dict[str, list[float]]
-        ``"loss"``, every metric the model reports, and the same with a
-        ``"val_"`` prefix when validation data were given (as in Keras).
-    best_epoch : int or None
-        Index of the epoch with the best monitored value.
-    stopped_early : bool
-        Whether early stopping ended training before ``epochs``.
-    seconds : float
-        Wall time of the whole fit.
-    device : str
-        The device the model was trained on.
-    """
-
-    history: dict[str, list[float]] = field(default_factory=dict)
-    best_epoch: int | None = None
-    stopped_early: bool = False
-    seconds: float = 0.0
-    device: str = "cpu"
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.history
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history.get("loss", []))
-
-    def last(self, key: str = "loss") -> float:
-        return self.history[key][-1]
-
-    def append(self, values: dict[str, float]) -> None:
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(float(value))
 
 
 def _as_tuple(data: Any, name: str, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
@@ -165,13 +135,13 @@ def _amp_dtype(amp, model: nn.Module, device: torch.device) -> torch.dtype | Non
 
 
 def _batches(tensors: tuple[torch.Tensor, ...], batch_size: int, perm: torch.Tensor | None, device):
+    """Mini-batches as tuples of slices, in the order ``perm`` (None: as stored)."""
     n = len(tensors[0])
     if perm is not None:
         # one gather per epoch, then contiguous slices: cheaper than a gather per batch
         tensors = tuple(t[perm.to(t.device)] for t in tensors)
     for start in range(0, n, batch_size):
-        batch = tuple(t[start : start + batch_size].to(device, non_blocking=True) for t in tensors)
-        yield batch[0] if len(batch) == 1 else batch
+        yield tuple(t[start : start + batch_size].to(device, non_blocking=True) for t in tensors)
 
 
 def _accumulate(totals: dict, loss, metrics: dict, size: int, device) -> None:
@@ -199,7 +169,7 @@ def evaluate(
     total = 0
     with evaluating(model):
         for batch in _batches(tensors, batch_size, None, device):
-            size = weigh(batch) if weigh is not None else len(batch[0] if isinstance(batch, tuple) else batch)
+            size = weigh(batch) if weigh is not None else len(batch[0])
             loss, metrics = model.loss(batch)
             _accumulate(totals, loss, metrics, size, device)
             total = total + size
@@ -292,11 +262,68 @@ def fit(
                                            and math.isfinite(clip_grad_norm)):
         raise ValueError(f"clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}; a negative "
                          "norm would turn every step into gradient ascent.")
-    if patience is not None:
-        patience = positive_int(patience, "patience")  # epochs without improvement
+    stopping = EarlyStopping(None if patience is None else positive_int(patience, "patience"), min_delta,
+                             restore_best_weights)
 
     device = get_device(device)
     model.to(device)
+    tensors, val = _training_data(model, X, validation_data, validation_split, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _make_optimizer(optimizer, params, lr, weight_decay, optimizer_kwargs or {}, device)
+    mine = {id(p) for p in params}
+    if not any(id(p) in mine for group in opt.param_groups for p in group["params"]):
+        raise ValueError(f"the optimizer updates none of {type(model).__name__}'s parameters (was it built on "
+                         "another model, or before the model was rebuilt?); build it on model.parameters() or "
+                         "pass its name, e.g. optimizer='adam'.")
+    amp_dtype = _amp_dtype(amp, model, device)
+    step = _Step(model, opt, params, device, amp_dtype, clip_grad_norm)
+    gen = torch.Generator(device="cpu")
+    if seed is not None:
+        gen.manual_seed(seed)
+        torch.manual_seed(seed)
+    else:
+        gen.seed()
+
+    history = History(device=str(device))
+    guard = _Guard(model, opt, tensors[0])
+    monitor = "val_loss" if val is not None else "loss"
+    start_time = time.perf_counter()
+    # one bar per fit, advanced per epoch; the book build sets TQDM_DELAY so that no bar reaches
+    # a rendered page, while a learner running the chapter sees it live
+    bar = progress_bar(total=epochs, disable=not progress, unit="epoch", desc=type(model).__name__)
+    try:
+        for epoch in range(epochs):
+            guard.start(epoch)
+            perm = torch.randperm(len(tensors[0]), generator=gen) if shuffle else None
+            record = _train_epoch(step, _batches(tensors, batch_size, perm, device), guard)
+            if val is not None:
+                scores = evaluate(model, val, batch_size=max(batch_size, 1024))
+                record.update({f"val_{key}": value for key, value in scores.items()})
+            history.append(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+            bar.update(1)
+            patience_ran_out = stopping.update(record[monitor], epoch, model)
+            history.best_epoch = stopping.best_epoch
+            stop = callback(epoch, model, history) if callback is not None else False
+            if patience_ran_out:
+                history.stopped_early = epoch + 1 < epochs
+                break
+            if stop:
+                break
+    except KeyboardInterrupt:
+        guard.restore()
+        raise KeyboardInterrupt(
+            f"training was interrupted in epoch {guard.epoch + 1}; the model was restored to its parameters after "
+            f"epoch {guard.epoch} (the last one completed){' (its start)' if guard.epoch == 0 else ''}.") from None
+    finally:
+        bar.close()
+    stopping.restore_best(model)
+    history.seconds = time.perf_counter() - start_time
+    return history
+
+
+def _training_data(model, X, validation_data, validation_split: float, device: torch.device):
+    """``(tensors, val)``: the training tuple and the validation tuple (or None), checked, split and placed."""
     # a model whose batches start with indices (index_input) gets its data as given
     dtype = None if getattr(model, "index_input", False) else model_dtype(model)
     tensors = _as_tuple(X, "X", dtype)
@@ -315,136 +342,58 @@ def fit(
     if _fits_on(device, tensors + (val or ())):
         tensors = tuple(t.to(device) for t in tensors)
         val = tuple(t.to(device) for t in val) if val is not None else None
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _make_optimizer(optimizer, params, lr, weight_decay, optimizer_kwargs or {}, device)
-    mine = {id(p) for p in params}
-    if not any(id(p) in mine for group in opt.param_groups for p in group["params"]):
-        raise ValueError(f"the optimizer updates none of {type(model).__name__}'s parameters (was it built on "
-                         "another model, or before the model was rebuilt?); build it on model.parameters() or "
-                         "pass its name, e.g. optimizer='adam'.")
-    amp_dtype = _amp_dtype(amp, model, device)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    gen = torch.Generator(device="cpu")
-    if seed is not None:
-        gen.manual_seed(seed)
-        torch.manual_seed(seed)
-    else:
-        gen.seed()
-
-    history = History(device=str(device))
-    epoch, good_state, good_opt = 0, copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
-    monitor = "val_loss" if val is not None else "loss"
-    best, best_state, wait = math.inf, None, 0
-    n = len(tensors[0])
-    start_time = time.perf_counter()
-    # one bar per fit, advanced per epoch; the book build sets TQDM_DELAY so that no bar reaches
-    # a rendered page, while a learner running the chapter sees it live
-    bar = progress_bar(total=epochs, disable=not progress, unit="epoch", desc=type(model).__name__)
-    try:
-        for epoch in range(epochs):
-            model.train()
-            good_state = copy.deepcopy(model.state_dict())
-            good_opt = copy.deepcopy(opt.state_dict())
-            totals: dict[str, torch.Tensor] = {}
-            perm = torch.randperm(n, generator=gen) if shuffle else None
-            for step, batch in enumerate(_batches(tensors, batch_size, perm, device)):
-                size = len(batch[0] if isinstance(batch, tuple) else batch)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss, metrics = model.loss(batch)
-                # a sync per batch is free on the CPU; on a GPU check every few batches
-                if (device.type == "cpu" or step % 20 == 0) and not torch.isfinite(loss):
-                    _diverged(model, opt, good_state, good_opt, epoch, step, loss, tensors[0])
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(opt)
-                else:
-                    loss.backward()
-                if clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(params, clip_grad_norm)
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                _accumulate(totals, loss, metrics, size, device)
-            record = {key: (value / n).item() for key, value in totals.items()}
-            if not math.isfinite(record["loss"]):
-                _diverged(model, opt, good_state, good_opt, epoch, math.ceil(n / batch_size) - 1, record["loss"],
-                          tensors[0])
-            _check_parameters(model, opt, good_state, good_opt, epoch, tensors[0])
-            if val is not None:
-                scores = evaluate(model, val if len(val) > 1 else val[0], batch_size=max(batch_size, 1024))
-                record.update({f"val_{key}": value for key, value in scores.items()})
-            history.append(record)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
-            bar.update(1)
-
-            current = record[monitor]
-            if current < best - min_delta:
-                best, wait, history.best_epoch = current, 0, epoch
-                if patience is not None and restore_best_weights:
-                    best_state = copy.deepcopy(model.state_dict())
-            else:
-                wait += 1
-            stop = callback(epoch, model, history) if callback is not None else False
-            if patience is not None and wait >= patience:
-                history.stopped_early = epoch + 1 < epochs
-                break
-            if stop:
-                break
-    except KeyboardInterrupt:
-        model.load_state_dict(good_state)
-        opt.load_state_dict(good_opt)
-        raise KeyboardInterrupt(
-            f"training was interrupted in epoch {epoch + 1}; the model was restored to its parameters after "
-            f"epoch {epoch} (the last one completed){' (its start)' if epoch == 0 else ''}.") from None
-    finally:
-        bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start_time
-    return history
+    return tensors, val
 
 
-def _check_parameters(model, opt, good_state, good_opt, epoch, X) -> None:
-    """Restore and raise when a parameter is non-finite or beyond :data:`MAX_PARAMETER` after an epoch."""
-    worst, name = 0.0, ""
-    with torch.no_grad():
-        for key, p in model.named_parameters():
-            size = p.detach().abs().max().item() if p.numel() else 0.0
-            if not math.isfinite(size) or size > worst:
-                worst, name = size, key
-                if not math.isfinite(size):
-                    break
-    if math.isfinite(worst) and worst <= MAX_PARAMETER:
-        return
-    model.load_state_dict(good_state)
-    opt.load_state_dict(good_opt)
-    raise TrainingDiverged(
-        f"training diverged in epoch {epoch + 1}: parameter {name!r} reached {worst:.3g} (the limit is "
-        f"{MAX_PARAMETER:g}); the model was restored to its parameters at the start of that epoch. "
-        + _likely_cause(opt, X))
+@dataclass
+class _Step:
+    """One optimizer step on one batch: forward under autocast, backward (scaled for fp16), clip, step."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    params: list
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    clip_grad_norm: float | None
+
+    def __post_init__(self):
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+
+    def loss(self, batch: Batch):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            return self.model.loss(batch)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
+        if self.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.params, self.clip_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
 
 
-def _likely_cause(opt, X: torch.Tensor) -> str:
-    """What most likely made training diverge, from the learning rate and the data's scale."""
-    causes = []
-    lr = max((g.get("lr", 0.0) for g in opt.param_groups), default=0.0)
-    if lr >= 1.0:
-        causes.append(f"the learning rate {lr:g} is large for this model: lower it (1e-3 for Adam, 0.01-0.1 for SGD)")
-    scale = X.detach().abs().max().item() if X.is_floating_point() and X.numel() else 0.0
-    if scale > 1e3:
-        causes.append(f"the data reach {scale:.3g} in magnitude: standardize them (or divide pixels by 255)")
-    return ("Likely cause: " + "; ".join(causes) + "." if causes else
-            "Lower the learning rate, clip gradients (clip_grad_norm=1.0) or check the data for extreme values.")
-
-
-def _diverged(model, opt, good_state, good_opt, epoch, step, loss, X) -> None:
-    model.load_state_dict(good_state)
-    opt.load_state_dict(good_opt)
-    raise TrainingDiverged(
-        f"the loss became {float(torch.as_tensor(loss).detach())} at epoch {epoch + 1}, batch {step + 1}; the model was "
-        "restored to its parameters at the start of that epoch. " + _likely_cause(opt, X)
-    )
+def _train_epoch(step: _Step, batches, guard: "_Guard") -> dict[str, float]:
+    """One pass over ``batches``; the size-weighted mean loss and metrics of the epoch."""
+    step.model.train()
+    totals: dict[str, torch.Tensor] = {}
+    n = 0
+    for i, batch in enumerate(batches):
+        loss, metrics = step.loss(batch)
+        # a sync per batch is free on the CPU; on a GPU check every few batches
+        if (step.device.type == "cpu" or i % 20 == 0) and not torch.isfinite(loss):
+            guard.diverged_loss(loss, i)
+        step.update(loss)
+        _accumulate(totals, loss, metrics, len(batch[0]), step.device)
+        n += len(batch[0])
+    record = {key: (value / n).item() for key, value in totals.items()}
+    if not math.isfinite(record["loss"]):
+        guard.diverged_loss(record["loss"], i)
+    guard.check_parameters()
+    return record

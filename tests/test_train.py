@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import companion as cp
-from companion.train import TrainingDiverged, evaluate, fit
+from companion.train import TrainingDiverged, Trainable, evaluate, fit
 
 
 class MeanModel(nn.Module):
@@ -16,7 +16,7 @@ class MeanModel(nn.Module):
         self.p = nn.Parameter(torch.tensor(float(start)))
 
     def loss(self, batch):
-        x = batch[0] if isinstance(batch, tuple) else batch
+        (x,) = batch  # fit and evaluate always pass a tuple
         loss = (self.p - x.mean()) ** 2
         return loss, {"p": self.p.detach()}
 
@@ -134,10 +134,25 @@ def test_tuple_data_reaches_the_model_as_a_tuple():
     fit(Pairs(), (torch.zeros(10, 2), torch.ones(10, dtype=torch.long)), epochs=1, progress=False)
 
 
+def test_a_single_tensor_reaches_the_model_as_a_one_tuple():
+    seen = []
+
+    class Recorder(MeanModel):
+        def loss(self, batch):
+            seen.append(type(batch).__name__ + str(len(batch)))
+            return super().loss(batch)
+
+    model = Recorder()
+    assert isinstance(model, Trainable)
+    fit(model, torch.zeros(6, 1), epochs=1, batch_size=4, validation_data=torch.ones(2, 1), progress=False)
+    evaluate(model, torch.zeros(3, 1))
+    assert seen == ["tuple1"] * 4
+
+
 def test_evaluate_weights_batches_by_size():
     class Mean(MeanModel):
         def loss(self, batch):
-            return batch.mean() + 0 * self.p, {}
+            return batch[0].mean() + 0 * self.p, {}
 
     X = torch.arange(10.0).reshape(10, 1)
     assert evaluate(Mean(), X, batch_size=3)["loss"] == pytest.approx(4.5)

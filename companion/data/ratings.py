@@ -230,6 +230,12 @@ def check_users(R, n_users: int, name: str, shape: str):
     return R
 
 
+def evidence_and_targets(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(evidence, targets)`` of a validation batch: a pair as given; one tensor, ``(R,)`` or ``R``, is its own target."""
+    parts = batch if isinstance(batch, (tuple, list)) else (batch,)
+    return parts[0], parts[-1]
+
+
 def rated_entries(batch) -> torch.Tensor:
     """The ratings a validation batch ``(evidence, targets)`` scores: how much it weighs in ``evaluate``."""
     targets = batch[-1] if isinstance(batch, tuple) else batch

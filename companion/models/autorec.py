@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..checks import number, positive_int
-from ..data.ratings import RatingMatrix, check_aligned, check_ratings, check_users, rated_entries
+from ..data.ratings import RatingMatrix, check_aligned, check_ratings, check_users, evidence_and_targets, rated_entries
 from ..utils import batched_apply
 
 
@@ -101,10 +101,7 @@ class AutoRec(nn.Module):
 
         Metrics: ``mse``, the squared error per rated entry of the batch.
         """
-        if isinstance(batch, tuple):
-            evidence, targets = batch if len(batch) == 2 else (batch[0], batch[0])
-        else:
-            evidence = targets = batch
+        evidence, targets = evidence_and_targets(batch)
         prediction = self(evidence)
         if not self.training:
             prediction = prediction.clamp(1, self.n_levels)

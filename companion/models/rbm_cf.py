@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import number, positive_int
-from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, rated_entries
+from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, evidence_and_targets, rated_entries
 from ..utils import batched_apply, given_gradients
 
 
@@ -203,7 +203,7 @@ class _RatingRBM(nn.Module):
         """
         if not self.training:
             with torch.no_grad():
-                evidence, targets = batch if isinstance(batch, tuple) else (batch, batch)
+                evidence, targets = evidence_and_targets(batch)
                 mse = self._prediction_mse(evidence, targets)
             return mse, {"mse": mse}
         R = batch[0] if isinstance(batch, tuple) else batch

@@ -33,7 +33,8 @@ class UpDown(nn.Module):
 
     def loss(self, batch):
         dbn = self.dbn
-        x0, y = (batch if isinstance(batch, (tuple, list)) else (batch, None))
+        parts = batch if isinstance(batch, (tuple, list)) else (batch,)
+        x0, y = parts[0], (parts[1] if len(parts) > 1 else None)
         top, L, nf = dbn.top, len(dbn.rec_W), dbn.layer_sizes[-2]
         n = len(x0)
         with torch.no_grad():
