@@ -104,7 +104,12 @@ def run_chapter(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float,
     from myst_nb.core.read import myst_nb_reader_plugin
 
     nb = myst_nb_reader_plugin(str(path))
-    result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True)
+    start = time.perf_counter()
+    try:
+        result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False, timeout=timeout,
+                                     meta_override=True)
+    except Exception as exc:  # a dead kernel (killed, out of memory) is raised, not returned
+        return nb, time.perf_counter() - start, exc
     return nb, result.time, result.err
 
 

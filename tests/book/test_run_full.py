@@ -46,17 +46,21 @@ def test_chapter_number():
         run_full.chapter_number("book/setup.md")
 
 
-def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch):
+@pytest.fixture
+def clean_commit(tmp_path, monkeypatch):
+    """A clean checkout at a made-up commit, with the data found in tmp_path; main's settings for its
+    kernels are restored after the test."""
+    for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path)),
+                        ("COMPANION_DATA", str(tmp_path)), ("COMPANION_COMMIT", "f" * 40), ("COMPANION_DIRTY", "0")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("companion.reproduce.runner.find_data", lambda data: tmp_path)
+
+
+def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch, clean_commit):
     page = tmp_path / "07_page.md"
     page.write_text(PAGE)
-    for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path)),
-                        ("COMPANION_DATA", str(tmp_path))):
-        monkeypatch.setenv(name, value)  # main sets them for its kernels; restored after the test
-    monkeypatch.setenv("COMPANION_COMMIT", "f" * 40)
-    monkeypatch.setenv("COMPANION_DIRTY", "0")
     monkeypatch.setattr(run_full, "_provenance", lambda seconds, command: {"commit": "f" * 40, "dirty": False,
                                                                            "command": command})
-    monkeypatch.setattr("companion.reproduce.runner.find_data", lambda data: tmp_path)
     out = tmp_path / "records"
     assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 0
     record = json.loads((out / "07.json").read_text())
@@ -79,3 +83,12 @@ def test_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
         run_full.main([str(ROOT / "chapters" / "01_why_compress.md"), "--out", str(tmp_path)])
     assert "uncommitted changes" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_dead_kernel_is_a_failed_chapter_not_a_crash(tmp_path, clean_commit, capsys):
+    page = tmp_path / "08_page.md"
+    page.write_text(PAGE.replace('print("not a glued value")', "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
+    out = tmp_path / "records"
+    assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 1
+    assert "08_page.md FAILED" in capsys.readouterr().out
+    assert not out.exists()
