@@ -63,8 +63,8 @@ def parse_plain(text: str) -> Any:
 def glued_values(nb: nbformat.NotebookNode) -> dict[str, Any]:
     """Every ``glue(name, value)`` in an executed notebook, as ``{name: value}``.
 
-    myst-nb marks a glued output with ``metadata.scrapbook.name``; figures and other
-    outputs without ``text/plain`` are left out (their images are not values).
+    myst-nb marks a glued output with ``metadata.scrapbook.name``; a glued ``Markdown``
+    is kept as its text, figures are left out (their images are not values).
     """
     values: dict[str, Any] = {}
     for cell in nb.cells:
@@ -74,9 +74,12 @@ def glued_values(nb: nbformat.NotebookNode) -> dict[str, Any]:
                 continue
             # display=False stores the data under a prefixed MIME type ("application/papermill.record/")
             data = {key.removeprefix(mark.get("mime_prefix", "")): v for key, v in output.get("data", {}).items()}
-            if "text/plain" not in data or any(key.startswith("image/") for key in data):
+            if any(key.startswith("image/") for key in data):
                 continue
-            values[mark["name"]] = parse_plain(data["text/plain"])
+            if "text/markdown" in data:  # glue(name, Markdown(...)): the text, for {glue:md}
+                values[mark["name"]] = data["text/markdown"]
+            elif "text/plain" in data:
+                values[mark["name"]] = parse_plain(data["text/plain"])
     return values
 
 
@@ -96,6 +99,20 @@ def _provenance(seconds: float, command: str) -> dict[str, Any]:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
+
+
+def _data_root(root: Path, mnist: Path) -> Path:
+    """A data root whose ``mnist`` links to the official idx files and whose ``pip`` is the usual wheel cache."""
+    root.mkdir(parents=True, exist_ok=True)
+    cache = Path.home() / ".cache" / "companion" / "pip"
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, target in (("mnist", mnist.resolve()), ("pip", cache)):
+        link = root / name
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return root
 
 
 def run_chapter(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float, BaseException | None]:
@@ -138,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     if dirty and not args.allow_dirty:
         parser.error("the checkout has uncommitted changes, so a record could not name the code that made it: "
                      "commit first, or run from a worktree (git worktree add ../wt-full HEAD)")
-    # the official MNIST must be there before an hour of work starts; the kernels read it through the data root
+    # the official MNIST must be there before an hour of work starts; the kernels read it through a data root
+    # of their own (a link to it), so that what they fetch (MovieLens' offline copy) never lands beside it
     data = find_data(None)
-    os.environ.setdefault("COMPANION_DATA", str(data.parent if data.name == "mnist" else data))
+    if "COMPANION_DATA" not in os.environ:
+        os.environ["COMPANION_DATA"] = str(_data_root(Path(args.notebooks) / "data", data))
     os.environ["COMPANION_PROFILE"] = "full"
     os.environ.setdefault("TQDM_DELAY", "86400")
     os.environ.setdefault("IPYTHONDIR", str(REPO / "book" / "_ipython"))

@@ -58,6 +58,11 @@ def kl_bernoulli(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
     return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
 
 
+
+#: Above what activation a code unit counts as active in :meth:`Autoencoder.unit_activity`: sigmoid
+#: units are never exactly off, so a tenth; other codes (ReLU, linear) by absolute value.
+ACTIVE_THRESHOLD = {"sigmoid": 0.1, "other": 1e-3}
+
 class Autoencoder(nn.Module):
     """Shared behaviour of the deterministic autoencoders.
 
@@ -233,7 +238,7 @@ class Autoencoder(nn.Module):
         """
         codes = self.transform(X).reshape(len(X), -1)
         if threshold is None:
-            threshold = 0.1 if self.config["code_activation"] == "sigmoid" else 1e-3
+            threshold = ACTIVE_THRESHOLD["sigmoid" if self.config["code_activation"] == "sigmoid" else "other"]
         active = (codes.abs() > threshold).float()
         freq = active.mean(0)
         return {

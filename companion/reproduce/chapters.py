@@ -93,3 +93,40 @@ def full_profile_notice(chapter: str, device: str = "cpu", root: str | Path | No
     minutes = prov.get("wall_seconds", 0) / 60
     return (f"full profile on the CPU: this chapter ran for about {minutes:.0f} min on {prov.get('device', 'a CPU')} "
             f"when results/chapters/{chapter}.json was recorded (the quick profile runs it in minutes)")
+
+
+def announce(chapter: str, device: str | None = None, root: str | Path | None = None) -> str | None:
+    """Print, before a chapter trains in the full profile on a CPU, how long its recorded run took.
+
+    Chapters call this in their settings cell; it prints nothing in the quick profile or on a GPU.
+    Returns the line printed, if any.
+    """
+    from ..config import get_device, profile
+
+    if profile() != "full":
+        return None
+    device = str(get_device(device if device is not None else "auto"))
+    line = full_profile_notice(chapter, device, root)
+    if line is None and not device.startswith(("cuda", "mps")):
+        line = (f"full profile on the CPU: no recorded run of chapter {chapter} yet (results/chapters/{chapter}.json); "
+                "expect tens of minutes to hours on a laptop")
+    if line is not None:
+        print(line)
+    return line
+
+
+def glue_full_values(chapter: str, names: list[str] | tuple[str, ...], root: str | Path | None = None) -> dict:
+    """Glue each recorded full-profile value ``chNN_x`` as ``chNN_full_x``, for the quick book's prose.
+
+    Returns ``{name: value}``. Raises as :func:`full_values` does when the record or a name is missing.
+    """
+    from myst_nb import glue
+
+    values = full_values(chapter, names, root)
+    prefix = f"ch{chapter}_"
+    out = {}
+    for name in names:
+        full_name = prefix + "full_" + name.removeprefix(prefix)
+        glue(full_name, values[name], display=False)
+        out[name] = values[name]
+    return out

@@ -29,6 +29,8 @@ glue("t_profile", os.environ["COMPANION_PROFILE"], display=False)
 glue("t_float", 0.25, display=False)
 glue("t_numpy", np.float64(1.5), display=False)
 glue("t_int", 3)
+from IPython.display import Markdown
+glue("t_md", Markdown("*both* tabs"), display=False)
 print("not a glued value")
 ```
 """
@@ -65,7 +67,7 @@ def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch, cl
     assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 0
     record = json.loads((out / "07.json").read_text())
     assert tuple(record) == run_full.RECORD_KEYS
-    assert record["values"] == {"t_profile": "full", "t_float": 0.25, "t_numpy": 1.5, "t_int": 3}
+    assert record["values"] == {"t_profile": "full", "t_float": 0.25, "t_numpy": 1.5, "t_int": 3, "t_md": "*both* tabs"}
     assert (tmp_path / "nb" / "07.ipynb").is_file()
     # a second call finds the record naming this commit and executes nothing
     page.write_text(PAGE.replace("0.25", "1 / 0"))

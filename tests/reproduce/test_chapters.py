@@ -57,3 +57,19 @@ def test_committed_records_are_full_profile_records_from_clean_code():
         record = chapters.load_record(path.stem, root=chapters.results_root())
         assert record["provenance"]["dirty"] is False, f"{path} was made from uncommitted code"
         assert record["values"], f"{path} holds no values"
+
+
+def test_announce_prints_only_for_the_full_profile_on_a_cpu(root, monkeypatch, capsys):
+    monkeypatch.setenv("COMPANION_PROFILE", "quick")
+    assert chapters.announce("02", "cpu", root=root) is None
+    monkeypatch.setenv("COMPANION_PROFILE", "full")
+    assert "about 13 min" in chapters.announce("02", "cpu", root=root)
+    assert "no recorded run of chapter 03" in chapters.announce("03", "cpu", root=root)
+    assert "about 13 min" in capsys.readouterr().out
+
+
+def test_glue_full_values_names_them_full(root, monkeypatch):
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display=True: glued.update({name: value}))
+    assert chapters.glue_full_values("02", ["ch02_ae_widest"], root=root) == {"ch02_ae_widest": 4.67}
+    assert glued == {"ch02_full_ae_widest": 4.67}
