@@ -43,7 +43,11 @@ class Trainable(Protocol):
       need not sync a GPU on every batch);
     - ``supports_amp = True``: mixed precision is safe for this model on CUDA;
     - ``index_input = True``: the first tensor holds indices, passed as given;
-    - ``batch_weight(batch)``: how much a batch weighs in a mean (default its length).
+    - ``batch_weight(batch)``: how much a batch weighs in a mean (default its length);
+    - ``eval_loss_name = "recon"`` (or ``"mse"``, ...): the eval-mode loss is not the training
+      loss (an RBM trains on a CD surrogate and is validated on its reconstruction error), but
+      the metric of that name; validation then records it as ``val_<name>`` only, never as a
+      ``val_loss`` that would read like the training loss, and early stopping watches it.
     """
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]: ...
@@ -160,6 +164,8 @@ def evaluate(
     Batches are weighted by their size, or by ``model.batch_weight(batch)``
     where the model defines it (a recommender's error is a mean over
     ratings, and batches of users or items hold different numbers of them).
+    ``"loss"`` is the eval-mode loss; a model with ``eval_loss_name`` reports it under
+    that name only (see :class:`Trainable`).
     """
     batch_size = positive_int(batch_size, "batch_size")
     tensors = _as_tuple(X, "X", None if getattr(model, "index_input", False) else model_dtype(model))
@@ -173,7 +179,12 @@ def evaluate(
             loss, metrics = model.loss(batch)
             _accumulate(totals, loss, metrics, size, device)
             total = total + size
-    return {key: (value / total).item() for key, value in totals.items()}
+    scores = {key: (value / total).item() for key, value in totals.items()}
+    name = getattr(model, "eval_loss_name", None)
+    if name is not None:
+        scores.setdefault(name, scores["loss"])
+        del scores["loss"]
+    return scores
 
 
 def fit(
@@ -221,7 +232,8 @@ def fit(
         when ``validation_data`` is not given.
     patience : int, optional
         Early stopping: stop when the monitored loss (``val_loss`` if there is
-        validation data, else ``loss``) has not improved by ``min_delta`` for
+        validation data, ``val_<eval_loss_name>`` for a model that names its
+        eval-mode loss, else ``loss``) has not improved by ``min_delta`` for
         ``patience`` epochs; with ``restore_best_weights`` the best epoch's
         parameters are put back.
     clip_grad_norm : float, optional
@@ -286,7 +298,7 @@ def fit(
 
     history = History(device=str(device))
     guard = _Guard(model, opt, tensors[0])
-    monitor = "val_loss" if val is not None else "loss"
+    monitor = "loss" if val is None else "val_" + (getattr(model, "eval_loss_name", None) or "loss")
     start_time = time.perf_counter()
     # one bar per fit, advanced per epoch; the book build sets TQDM_DELAY so that no bar reaches
     # a rendered page, while a learner running the chapter sees it live

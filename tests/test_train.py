@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -278,3 +279,20 @@ def test_keyboard_interrupt_restores_the_last_completed_epoch():
         fit(model, torch.zeros(20, 1), epochs=10, batch_size=10, optimizer="sgd", lr=0.1, progress=False,
             callback=lambda e, m, h: states.append(m.p.item()))
     assert model.p.item() == pytest.approx(states[-1])
+
+
+def test_a_named_eval_loss_is_recorded_and_monitored_under_its_name():
+    class Penalized(MeanModel):
+        eval_loss_name = "err"  # validation measures the error alone, training adds a penalty
+
+        def loss(self, batch):
+            (x,) = batch
+            err = (self.p - x.mean()) ** 2
+            return (err + (0.0 if not self.training else 1.0)), {"err": err.detach()}
+
+    h = fit(Penalized(start=3.0), torch.zeros(8, 1), epochs=3, batch_size=4, validation_data=torch.zeros(4, 1),
+            optimizer="sgd", lr=0.1, patience=1, progress=False)
+    assert "val_loss" not in h and len(h["val_err"]) == h.epochs and len(h["loss"]) == h.epochs
+    assert h["loss"][0] > h["err"][0] + 0.5  # the training loss is the penalized one
+    assert h.best_epoch == int(np.argmin(h["val_err"]))
+    assert evaluate(Penalized(start=1.0), torch.zeros(4, 1)) == {"err": pytest.approx(1.0)}

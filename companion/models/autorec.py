@@ -91,6 +91,10 @@ class AutoRec(nn.Module):
         check_ratings(cases, n_in, self.n_levels, type(self).__name__)
         return cases
 
+    #: in eval mode (validation) the loss is the squared error of the clipped predictions, without the penalty:
+    #: fit records it as val_mse, not as a val_loss that would read like the training loss
+    eval_loss_name = "mse"
+
     def loss(self, batch):
         """The masked objective on a batch of cases, for :func:`companion.fit`.
 

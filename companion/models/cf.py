@@ -149,6 +149,10 @@ class MatrixFactorization(nn.Module, _Fitted):
         """Predicted ratings of the pairs (rows[n], cols[n]), shape (N,), unclipped."""
         return self.mu + self.user_bias[rows] + self.item_bias[cols] + (self.P[rows] * self.Q[cols]).sum(1)
 
+    #: in eval mode (validation) the loss is the squared error alone, without the penalty:
+    #: fit records it as val_mse, not as a val_loss that would read like the training loss
+    eval_loss_name = "mse"
+
     def loss(self, batch):
         """Half the squared error plus the penalty, averaged over a batch of triples; in eval mode the mean
         squared error alone, so that validation (and early stopping) watches what a test would measure."""

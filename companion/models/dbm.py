@@ -239,6 +239,10 @@ class DBM(DBMLikelihood, nn.Module):
         self.chains = torch.cat(states, 1)
         return states
 
+    #: in eval mode (validation) the loss is the mean-field reconstruction error, not the PCD surrogate:
+    #: fit records it as val_recon, not as a val_loss that would read like the training loss
+    eval_loss_name = "recon"
+
     @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The SH2009 learning rule as a surrogate loss for :func:`companion.fit`.

@@ -242,6 +242,10 @@ class BernoulliRBM(nn.Module):
         """PCD's first fantasy particles: uniform random bits, (n, n_visible), like ``v0``'s dtype and device."""
         return bernoulli(v0.new_full((n, self.n_visible), 0.5))
 
+    #: in eval mode (validation) the loss is the reconstruction error, not the CD/PCD surrogate:
+    #: fit records it as val_recon, not as a val_loss that would read like the training loss
+    eval_loss_name = "recon"
+
     @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate whose gradient is the likelihood-gradient estimate.

@@ -189,6 +189,10 @@ class _RatingRBM(nn.Module):
         value = self._free_energy(V0, pre0).mean() - self._free_energy(V, pre).mean()
         return grads, {"value": value, "p_first": p_first, "negative": V, "p_h0": p_h0, "p_h": p_h}
 
+    #: in eval mode (validation) the loss is the squared error of the predicted ratings, not the CD surrogate:
+    #: fit records it as val_mse, not as a val_loss that would read like the training loss
+    eval_loss_name = "mse"
+
     def loss(self, batch):
         """The CD-k surrogate on a batch of users' ratings, for :func:`companion.fit`.
 

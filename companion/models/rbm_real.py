@@ -143,6 +143,10 @@ class _RealValuedRBM(BernoulliRBM):
         return v, first
 
     # ------------------------------------------------------------------ training
+    #: in eval mode (validation) the loss is the reconstruction error, not the CD/PCD surrogate:
+    #: fit records it as val_recon, not as a val_loss that would read like the training loss
+    eval_loss_name = "recon"
+
     @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate ``mean F(v_data) - mean F(v_neg)``, differentiated by autograd.
