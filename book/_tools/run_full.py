@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if "COMPANION_DATA" not in os.environ:
         os.environ["COMPANION_DATA"] = str(_data_root(Path(args.notebooks) / "data", data))
     os.environ["COMPANION_PROFILE"] = "full"
+    # the kernels import this checkout's companion, even where the environment's editable install points to another
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     os.environ.setdefault("TQDM_DELAY", "86400")
     os.environ.setdefault("IPYTHONDIR", str(REPO / "book" / "_ipython"))
     out, notebooks = Path(args.out), Path(args.notebooks)

@@ -115,18 +115,36 @@ def announce(chapter: str, device: str | None = None, root: str | Path | None = 
     return line
 
 
-def glue_full_values(chapter: str, names: list[str] | tuple[str, ...], root: str | Path | None = None) -> dict:
-    """Glue each recorded full-profile value ``chNN_x`` as ``chNN_full_x``, for the quick book's prose.
+def glue_full_values(chapter: str, this_run: dict[str, Any], root: str | Path | None = None) -> dict[str, Any]:
+    """The full profile's values of ``this_run``'s names, each glued as ``chNN_full_x`` for ``chNN_x``.
 
-    Returns ``{name: value}``. Raises as :func:`full_values` does when the record or a name is missing.
+    Parameters
+    ----------
+    chapter : str
+        Two digits, e.g. ``"02"``.
+    this_run : dict
+        ``{glue name: value}`` as this run computed them. In the full profile this run
+        *is* the full-scale run, so these values are the ones glued; in the quick profile
+        they come from the chapter's record, ``results/chapters/NN.json``.
+
+    Returns
+    -------
+    dict
+        ``{glue name: full-profile value}``.
+
+    Raises
+    ------
+    MissingRecordError, KeyError
+        In the quick profile, as :func:`full_values` does when the record or a name is missing.
     """
     from myst_nb import glue
 
-    values = full_values(chapter, names, root)
+    from ..config import profile
+
+    values = dict(this_run) if profile() == "full" else full_values(chapter, list(this_run), root)
     prefix = f"ch{chapter}_"
     out = {}
-    for name in names:
-        full_name = prefix + "full_" + name.removeprefix(prefix)
-        glue(full_name, values[name], display=False)
+    for name in this_run:
+        glue(prefix + "full_" + name.removeprefix(prefix), values[name], display=False)
         out[name] = values[name]
     return out

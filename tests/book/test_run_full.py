@@ -55,6 +55,7 @@ def clean_commit(tmp_path, monkeypatch):
     for name, value in (("COMPANION_PROFILE", "quick"), ("TQDM_DELAY", "0"), ("IPYTHONDIR", str(tmp_path)),
                         ("COMPANION_DATA", str(tmp_path)), ("COMPANION_COMMIT", "f" * 40), ("COMPANION_DIRTY", "0")):
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.setattr("companion.reproduce.runner.find_data", lambda data: tmp_path)
 
 

@@ -71,5 +71,10 @@ def test_announce_prints_only_for_the_full_profile_on_a_cpu(root, monkeypatch, c
 def test_glue_full_values_names_them_full(root, monkeypatch):
     glued = {}
     monkeypatch.setattr("myst_nb.glue", lambda name, value, display=True: glued.update({name: value}))
-    assert chapters.glue_full_values("02", ["ch02_ae_widest"], root=root) == {"ch02_ae_widest": 4.67}
+    monkeypatch.setenv("COMPANION_PROFILE", "quick")
+    assert chapters.glue_full_values("02", {"ch02_ae_widest": 21.7}, root=root) == {"ch02_ae_widest": 4.67}
     assert glued == {"ch02_full_ae_widest": 4.67}
+    # in the full profile the run itself is the full-scale one: its own values, no record needed
+    monkeypatch.setenv("COMPANION_PROFILE", "full")
+    assert chapters.glue_full_values("03", {"ch03_x": 1.5}, root=root) == {"ch03_x": 1.5}
+    assert glued["ch03_full_x"] == 1.5
