@@ -36,6 +36,7 @@ from .likelihood import (  # noqa: F401  (the AIS pieces and the estimate type a
     base_rate_bias,
     check_enumerable,
     logsumexp_states,
+    rbm_log_partition,
     summarize,
 )
 from .models.vae import importance_log_weights
@@ -116,30 +117,10 @@ def _rbm_parts(rbm):
     return rbm.W.detach(), rbm.b.detach(), rbm.c.detach()
 
 
-@torch.no_grad()
 def log_partition_exact(rbm, chunk: int = 2**14) -> float:
-    """:math:`\\log Z` of a Bernoulli RBM by enumerating its smaller layer, in float64.
-
-    Summing out the other layer analytically,
-
-    .. math:: \\log Z = \\log \\sum_{h} \\exp\\Big(c^\\top h + \\sum_i
-              \\operatorname{softplus}(b_i + (W h)_i)\\Big)
-
-    (or the same over v, i.e. :math:`\\log \\sum_v e^{-F(v)}`), which costs
-    :math:`2^{\\min(n_v, n_h)}` terms; refused beyond :data:`companion.likelihood.MAX_EXACT_UNITS`.
-    """
-    W, b, c = (t.double() for t in _rbm_parts(rbm))
-    n_v, n_h = W.shape
-    n = min(n_v, n_h)
-    check_enumerable(n, f"exact log Z of an RBM with n_visible={n_v}, n_hidden={n_h} (its smaller layer)",
-                     "Use ais_log_partition(rbm) for an estimate")
-
-    def terms(s):  # states of the smaller layer; the other one summed out
-        if n_h <= n_v:
-            return s @ c + F.softplus(s @ W.T + b, threshold=40).sum(1)
-        return s @ b + F.softplus(s @ W + c, threshold=40).sum(1)
-
-    return logsumexp_states(n, terms, chunk, device=W.device).item()
+    """:math:`\\log Z` of a Bernoulli RBM by enumerating its smaller layer, in float64
+    (:func:`companion.likelihood.rbm_log_partition`; ``BernoulliRBM.log_partition()`` is the same)."""
+    return rbm_log_partition(*_rbm_parts(rbm), chunk=chunk)
 
 
 @torch.no_grad()

@@ -75,6 +75,34 @@ def logsumexp_states(n: int, terms: Callable[[torch.Tensor], torch.Tensor], chun
     return torch.logsumexp(state_terms(n, terms, chunk, device=device, dtype=dtype, dim=dim), dim)
 
 
+@torch.no_grad()
+def rbm_log_partition(W: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int = 2**14) -> float:
+    """:math:`\\log Z` of a binary RBM with weights ``W`` (n_v, n_h) and biases ``b``, ``c``, in float64.
+
+    Enumerates the smaller layer and sums out the other analytically,
+
+    .. math:: \\log Z = \\log \\sum_{h} \\exp\\Big(c^\\top h + \\sum_i
+              \\operatorname{softplus}(b_i + (W h)_i)\\Big)
+
+    (or the same over v), which costs :math:`2^{\\min(n_v, n_h)}` terms; refused beyond
+    :data:`MAX_EXACT_UNITS`.
+    """
+    import torch.nn.functional as F
+
+    W, b, c = (t.detach().double() for t in (W, b, c))
+    n_v, n_h = W.shape
+    n = min(n_v, n_h)
+    check_enumerable(n, f"exact log Z of an RBM with n_visible={n_v}, n_hidden={n_h} (its smaller layer)",
+                     "Use ais_log_partition(rbm) for an estimate")
+
+    def terms(s):  # states of the smaller layer; the other one summed out
+        if n_h <= n_v:
+            return s @ c + F.softplus(s @ W.T + b, threshold=40).sum(1)
+        return s @ b + F.softplus(s @ W + c, threshold=40).sum(1)
+
+    return logsumexp_states(n, terms, chunk, device=W.device).item()
+
+
 # ---------------------------------------------------------------------- estimates and their errors
 @dataclass
 class LikelihoodEstimate:

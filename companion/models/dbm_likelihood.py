@@ -92,6 +92,14 @@ class DBMLikelihood:
 
         return logsumexp_states(n, terms, chunk, device=W[0].device).item()
 
+    def log_partition(self, chunk: int = 2**14) -> float:
+        """:meth:`log_partition_exact` under the name every model in the package uses."""
+        return self.log_partition_exact(chunk)
+
+    def log_prob(self, v: torch.Tensor, log_z: float | None = None, chunk: int = 2**12) -> torch.Tensor:
+        """:meth:`log_prob_exact` under the name every model in the package uses."""
+        return self.log_prob_exact(v, log_z, chunk)
+
     @torch.no_grad()
     def log_prob_exact(self, v: torch.Tensor, log_z: float | None = None, chunk: int = 2**12) -> torch.Tensor:
         """Exact :math:`\\log p(v)` in nats, float64, shape (N,), for tiny models.

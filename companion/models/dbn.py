@@ -411,15 +411,13 @@ class DBN(nn.Module):
         initialised as the transpose of the first, it equals the first RBM's
         log-likelihood, and training the second RBM raises it (Hinton et al. 2006).
         """
-        from ..estimate import log_partition_exact
-
         if self.n_labels is not None or self.config["top_hidden"] != "bernoulli":
             raise ValueError("variational_bound is for unlabelled DBNs with binary units.")
         for n in self.layer_sizes[1:-1]:
             check_enumerable(n, f"the bound over a hidden layer of {n} units", "The bound is for tiny models")
         v = torch.as_tensor(v).to(self.top.W.dtype)
         self.check_data(v)
-        log_z = log_partition_exact(self.top) if log_z_top is None else log_z_top
+        log_z = self.top.log_partition() if log_z_top is None else log_z_top
         return self._bound(0, v, log_z)
 
     def _bound(self, l: int, x: torch.Tensor, log_z: float) -> torch.Tensor:

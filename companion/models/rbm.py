@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_unit_batch, converts_input, number, positive_int
+from ..likelihood import rbm_log_partition
 from ..utils import given_gradients
 
 
@@ -336,6 +337,19 @@ class BernoulliRBM(nn.Module):
         return torch.cat(out)
 
     @torch.no_grad()
+    def log_partition(self, chunk: int = 2**14) -> float:
+        """Exact :math:`\\log Z` in float64, enumerating the smaller layer (small models only;
+        :func:`companion.likelihood.rbm_log_partition`). For large models use
+        :func:`companion.estimate.ais_log_partition`."""
+        return rbm_log_partition(self.W, self.b, self.c, chunk)
+
+    @torch.no_grad()
+    def log_prob(self, v: torch.Tensor, log_z: float | None = None) -> torch.Tensor:
+        """:math:`\\log p(v) = -F(v) - \\log Z` in nats, shape (N,); ``log_z`` defaults to :meth:`log_partition`
+        (pass an AIS estimate for a large model)."""
+        log_z = self.log_partition() if log_z is None else float(log_z)
+        return -self.free_energy(v).double() - log_z
+
     def free_energy_gap(self, train: torch.Tensor, held_out: torch.Tensor) -> float:
         """``mean F(held_out) - mean F(train)``: grows when the model overfits (Hinton 2012, sec. 6)."""
         return (self.free_energy(held_out).mean() - self.free_energy(train).mean()).item()

@@ -81,6 +81,7 @@ def test_exact_log_partition_and_log_prob_match_brute_force(sizes):
     log_p, _ = joint_log_probs(dbm)
     log_z = torch.logsumexp(log_p.flatten(), 0)
     assert math.isclose(dbm.log_partition_exact(), log_z.item(), abs_tol=1e-9)
+    assert dbm.log_partition() == dbm.log_partition_exact()  # the name every model uses
     log_pv = torch.logsumexp(log_p.flatten(1), 1) - log_z
     assert torch.allclose(dbm.log_prob_exact(all_states(sizes[0])), log_pv)
     assert torch.isclose(torch.logsumexp(log_pv, 0), torch.zeros((), dtype=torch.float64))

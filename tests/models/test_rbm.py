@@ -296,3 +296,17 @@ def test_given_gradients_checks_shapes():
         given_gradients(torch.tensor(0.0), [w], [torch.zeros(2, 3)] * 2)
     given_gradients(torch.tensor(1.5), [w], [torch.ones(2, 3)]).backward()
     assert torch.equal(w.grad, torch.ones(2, 3))
+
+
+def test_log_prob_is_a_distribution_over_all_visible_states():
+    from companion.likelihood import binary_states
+
+    torch.manual_seed(3)
+    rbm = BernoulliRBM(5, 3, init_std=0.5).double()
+    with torch.no_grad():
+        rbm.b.normal_(0, 0.5), rbm.c.normal_(0, 0.5)
+    states = binary_states(5, dtype=torch.float64)
+    assert torch.logsumexp(rbm.log_prob(states), 0).item() == pytest.approx(0.0, abs=1e-10)
+    assert rbm.log_partition() == pytest.approx(cp.estimate.log_partition_exact(rbm), abs=1e-12)
+    log_z = rbm.log_partition()
+    assert torch.allclose(rbm.log_prob(states[:4], log_z=log_z), rbm.log_prob(states[:4]))
