@@ -111,7 +111,10 @@ def iwae_log_likelihood(model, X: torch.Tensor, k: int = 100, batch_size: int | 
 def _rbm_parts(rbm):
     binary = getattr(rbm, "visible_type", None) == getattr(rbm, "hidden_type", None) == "bernoulli"
     if not binary or not all(hasattr(rbm, n) for n in "Wbc"):
-        hint = " (it has its own exact model.log_partition() for small models)" if hasattr(rbm, "log_partition") else ""
+        from .models.rbm import BernoulliRBM
+
+        own = getattr(type(rbm), "log_partition", BernoulliRBM.log_partition) is not BernoulliRBM.log_partition
+        hint = " (it has its own exact model.log_partition() for small models)" if own else ""
         raise TypeError(f"{type(rbm).__name__} is not a BernoulliRBM{hint}; these estimators need binary "
                         "visible and hidden units.")
     return rbm.W.detach(), rbm.b.detach(), rbm.c.detach()

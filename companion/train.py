@@ -216,8 +216,9 @@ def fit(
     ----------
     model : nn.Module
         Must define ``loss(batch) -> (loss, metrics)`` where ``loss`` is a
-        scalar tensor and ``metrics`` a dict of scalars. ``batch`` is a tensor
-        slice of ``X``, or a tuple of slices when ``X`` is a tuple ``(X, y)``.
+        scalar tensor and ``metrics`` a dict of scalars. ``batch`` is always a
+        tuple of slices: ``(x,)``, or ``(x, y)`` when ``X`` is a tuple ``(X, y)``
+        (the contract is :class:`Trainable`).
     X : tensor, array, or tuple of them, first dimension N
     epochs, batch_size : int
     optimizer : str, torch.optim class, callable or optimizer instance

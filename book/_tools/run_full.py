@@ -83,12 +83,29 @@ def glued_values(nb: nbformat.NotebookNode) -> dict[str, Any]:
     return values
 
 
-def _provenance(seconds: float, command: str) -> dict[str, Any]:
+def code_state() -> tuple[str, bool]:
+    """``(commit, dirty)`` of this checkout, the records it writes left out of "dirty".
+
+    The records are tracked files, so without that exclusion a run would call itself dirty
+    after its first chapter and refuse to resume. ``COMPANION_COMMIT`` wins, as in the reproductions.
+    """
+    import subprocess
+
+    from companion.reproduce.runner import code_state as reproduction_state
+
+    if os.environ.get("COMPANION_COMMIT"):
+        return reproduction_state(REPO)
+    commit, _ = reproduction_state(REPO)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                             ":(exclude)results/chapters"], cwd=REPO, capture_output=True, text=True)
+    return commit, status.returncode != 0 or bool(status.stdout.strip())
+
+
+def _provenance(seconds: float, command: str, commit: str, dirty: bool) -> dict[str, Any]:
     import torch
 
-    from companion.reproduce.runner import code_state, describe_device, find_data, idx_md5
+    from companion.reproduce.runner import describe_device, find_data, idx_md5
 
-    commit, dirty = code_state(REPO)
     return {
         "commit": commit,
         "dirty": dirty,
@@ -143,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
-    from companion.reproduce.runner import code_state, find_data
+    from companion.reproduce.runner import find_data
     from companion.utils import write_atomic
 
     chapters = [Path(p) for p in args.chapters] or sorted((REPO / "chapters").glob("[0-9][0-9]_*.md"))
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         chapter_number(path)
         if not path.is_file():
             parser.error(f"no chapter at {path}")
-    commit, dirty = code_state(REPO)
+    commit, dirty = code_state()  # once: the records this run writes must not make the next one "dirty"
     if dirty and not args.allow_dirty:
         parser.error("the checkout has uncommitted changes, so a record could not name the code that made it: "
                      "commit first, or run from a worktree (git worktree add ../wt-full HEAD)")
@@ -188,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "chapter": number,
             "profile": "full",
             "values": glued_values(nb),
-            "provenance": _provenance(seconds, f"make book-full CHAPTERS=chapters/{path.name}"),
+            "provenance": _provenance(seconds, f"make book-full CHAPTERS=chapters/{path.name}", commit, dirty),
         }
         write_atomic(target, (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode())
         print(f"full: {path.name} in {seconds:.0f} s, {len(record['values'])} values -> {target}", flush=True)

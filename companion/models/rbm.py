@@ -22,6 +22,7 @@ override the visible-side terms.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -336,20 +337,25 @@ class BernoulliRBM(nn.Module):
             out.append(F.logsigmoid(f_flip - f[:, None]).sum(1))
         return torch.cat(out)
 
-    @torch.no_grad()
     def log_partition(self, chunk: int = 2**14) -> float:
         """Exact :math:`\\log Z` in float64, enumerating the smaller layer (small models only;
         :func:`companion.likelihood.rbm_log_partition`). For large models use
-        :func:`companion.estimate.ais_log_partition`."""
+        :func:`companion.estimate.ais_log_partition`. Binary units only."""
+        if not self.visible_type == self.hidden_type == "bernoulli":
+            raise TypeError(f"{type(self).__name__} has {self.visible_type} visible and {self.hidden_type} hidden "
+                            "units; log_partition enumerates binary units only. Use ais_log_partition on a "
+                            "BernoulliRBM, or a model with its own exact log_partition (GaussianBernoulliRBM).")
         return rbm_log_partition(self.W, self.b, self.c, chunk)
 
     @torch.no_grad()
     def log_prob(self, v: torch.Tensor, log_z: float | None = None) -> torch.Tensor:
-        """:math:`\\log p(v) = -F(v) - \\log Z` in nats, shape (N,); ``log_z`` defaults to :meth:`log_partition`
-        (pass an AIS estimate for a large model)."""
+        """:math:`\\log p(v) = -F(v) - \\log Z` in nats, float64, shape (N,); ``log_z`` defaults to
+        :meth:`log_partition` (pass an AIS estimate for a large model)."""
         log_z = self.log_partition() if log_z is None else float(log_z)
-        return -self.free_energy(v).double() - log_z
+        model = self if self.W.dtype == torch.float64 else copy.deepcopy(self).double()
+        return -model.free_energy(torch.as_tensor(v).double()) - log_z
 
+    @torch.no_grad()
     def free_energy_gap(self, train: torch.Tensor, held_out: torch.Tensor) -> float:
         """``mean F(held_out) - mean F(train)``: grows when the model overfits (Hinton 2012, sec. 6)."""
         return (self.free_energy(held_out).mean() - self.free_energy(train).mean()).item()

@@ -62,8 +62,8 @@ def clean_commit(tmp_path, monkeypatch):
 def test_records_every_glued_value_in_the_full_profile(tmp_path, monkeypatch, clean_commit):
     page = tmp_path / "07_page.md"
     page.write_text(PAGE)
-    monkeypatch.setattr(run_full, "_provenance", lambda seconds, command: {"commit": "f" * 40, "dirty": False,
-                                                                           "command": command})
+    monkeypatch.setattr(run_full, "_provenance",
+                        lambda seconds, command, commit, dirty: {"commit": commit, "dirty": dirty, "command": command})
     out = tmp_path / "records"
     assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 0
     record = json.loads((out / "07.json").read_text())
@@ -95,3 +95,22 @@ def test_a_dead_kernel_is_a_failed_chapter_not_a_crash(tmp_path, clean_commit, c
     assert run_full.main([str(page), "--out", str(out), "--notebooks", str(tmp_path / "nb")]) == 1
     assert "08_page.md FAILED" in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_its_own_records_do_not_make_the_checkout_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.delenv("COMPANION_COMMIT", raising=False)
+    monkeypatch.setattr(run_full, "REPO", tmp_path)
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "results" / "chapters").mkdir(parents=True)
+    (tmp_path / "results" / "chapters" / "02.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert run_full.code_state()[1] is False
+    (tmp_path / "results" / "chapters" / "02.json").write_text('{"values": {}}')  # a record just written
+    assert run_full.code_state()[1] is False
+    (tmp_path / "code.py").write_text("x = 2")
+    assert run_full.code_state()[1] is True

@@ -310,3 +310,10 @@ def test_log_prob_is_a_distribution_over_all_visible_states():
     assert rbm.log_partition() == pytest.approx(cp.estimate.log_partition_exact(rbm), abs=1e-12)
     log_z = rbm.log_partition()
     assert torch.allclose(rbm.log_prob(states[:4], log_z=log_z), rbm.log_prob(states[:4]))
+
+
+def test_log_partition_refuses_units_it_cannot_enumerate():
+    with pytest.raises(TypeError, match="gaussian hidden units; log_partition enumerates binary units only"):
+        GaussianHiddenRBM(6, 3).log_partition()
+    with pytest.raises(TypeError, match=r"not a BernoulliRBM; these"):
+        cp.estimate.log_partition_exact(GaussianHiddenRBM(6, 3))
