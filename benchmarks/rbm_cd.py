@@ -81,8 +81,9 @@ def companion_run(X, device):
 
 
 def _batches(X, generator):
-    """One epoch's shuffled batches, cut as ``cp.fit`` cuts them."""
-    return list(_fit_batches((X,), BATCH, torch.randperm(len(X), generator=generator), X.device))
+    """One epoch's shuffled batches, cut as ``cp.fit`` cuts them (fit hands the model 1-tuples; the steps here
+    take the tensor)."""
+    return [v for (v,) in _fit_batches((X,), BATCH, torch.randperm(len(X), generator=generator), X.device)]
 
 
 def _timed_epochs(X, device, step):

@@ -46,3 +46,11 @@ def test_bare_cd_step_equals_companions_sgd_step():
         torch.testing.assert_close(W, rbm.W.detach(), rtol=0, atol=1e-6)
         torch.testing.assert_close(b, rbm.b.detach(), rtol=0, atol=1e-6)
         torch.testing.assert_close(c, rbm.c.detach(), rtol=0, atol=1e-6)
+
+
+def test_the_timed_batches_are_the_tensors_fit_cuts():
+    bench = _rbm_cd()
+    X = torch.rand(3 * bench.BATCH + 7, 784)
+    batches = bench._batches(X, torch.Generator().manual_seed(0))
+    assert all(isinstance(v, torch.Tensor) and v.shape[1] == 784 for v in batches)
+    assert [len(v) for v in batches] == [bench.BATCH] * 3 + [7]
