@@ -364,6 +364,12 @@ class Exporter:
             if at is None:
                 raise ExportError(f"{self.where()}:{d.line}: start-at {d.options['start-at']!r} not found")
             lines = lines[at:]
+        for option, keep in (("end-at", 1), ("end-before", 0)):  # as Sphinx: the first match after the start
+            if option in d.options:
+                at = next((i for i, l in enumerate(lines) if d.options[option] in l), None)
+                if at is None:
+                    raise ExportError(f"{self.where()}:{d.line}: {option} {d.options[option]!r} not found")
+                lines = lines[:at + keep]
         text = "\n".join(lines)
         if "dedent" in d.options:  # Sphinx dedents only when asked: by N columns, or all common space
             n = d.options["dedent"]
