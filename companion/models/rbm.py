@@ -174,7 +174,7 @@ class BernoulliRBM(nn.Module):
         """Run ``k`` steps of block Gibbs sampling v -> h -> v from ``v``; returns the last v."""
         self.check_batch(v)
         for _ in range(k):
-            v = self.sample_v(self.sample_h(v, generator), generator)
+            v, _ = self._gibbs_step(v, generator)
         return v
 
     @torch.no_grad()
@@ -209,40 +209,53 @@ class BernoulliRBM(nn.Module):
         self.b.copy_(torch.log(p) - torch.log1p(-p))
         return self
 
-    # ------------------------------------------------------------------ training
-    def negative_chain(self, v0: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The negative sample for one update, and the first reconstruction's probabilities.
+    # ------------------------------------------------------------------ sampling
+    def _gibbs_step(self, v: torch.Tensor, generator: torch.Generator | None = None,
+                    h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sweep v -> h -> v: the new (sampled) v and the mean it was drawn around, both (N, n_visible).
 
-        CD-k starts the chain at the data (its first hidden sample ``h0`` is
-        shared with the positive phase); PCD continues the persistent chains.
+        ``h``, when given, is the hidden sample already drawn from ``v`` (CD's first sweep shares it
+        with the positive phase). Every RBM's chain is a repetition of this one step: the
+        real-valued RBMs override it with their own conditionals.
+        """
+        if h is None:
+            h = self.sample_h(v, generator)
+        p = self.p_v_given_h(h)
+        return self._visible_sample(p, generator), p
+
+    def _chain_start(self, n: int, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """PCD's first fantasy particles: uniform random bits, (n, n_visible), in ``like``'s dtype and device."""
+        return bernoulli(like.new_full((n, self.n_visible), 0.5), generator)
+
+    # ------------------------------------------------------------------ training
+    def negative_chain(self, v0: torch.Tensor, h0: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The negative sample for one update, and the first sweep's visible mean (a reconstruction of ``v0``).
+
+        CD-k runs ``k`` sweeps of :meth:`_gibbs_step` from the data (its first hidden sample ``h0``,
+        when given, is the one the positive phase drew); PCD continues the persistent chains
+        instead, and returns no reconstruction.
         """
         persistent = self.config["persistent"]
         if persistent:
             # the chain count is fixed at the first update (n_chains, else that batch's size), so a
             # short last batch does not restart the chains; they restart only on a new dtype/device
-            fresh = self.chains.ndim != 2 or self.chains.dtype != v0.dtype or self.chains.device != v0.device
-            if fresh or (self.config["n_chains"] and len(self.chains) != self.config["n_chains"]):
-                n = self.config["n_chains"] or len(v0)
-                self.chains = self._initial_chains(v0, n)
-            h = self.sample_h(self.chains)
+            n = self.config["n_chains"]
+            c = self.chains
+            if c.ndim != 2 or c.dtype != v0.dtype or c.device != v0.device or (n and len(c) != n):
+                self.chains = self._chain_start(n or len(v0), v0, generator)
+            v, h0 = self.chains, None
         else:
-            h = h0
+            v = v0
         first = None
         for step in range(self.config["k"]):
-            p_v = self.p_v_given_h(h)
+            v, mean = self._gibbs_step(v, generator) if h0 is None or step else self._gibbs_step(v, generator, h0)
             if step == 0:
-                first = p_v
-            v = self._visible_sample(p_v)
-            if step + 1 < self.config["k"]:
-                h = self.sample_h(v)
+                first = mean
         if persistent:
             self.chains = v
             first = None  # the chains are not reconstructions of this batch
         return v, first
-
-    def _initial_chains(self, v0: torch.Tensor, n: int) -> torch.Tensor:
-        """PCD's first fantasy particles: uniform random bits, (n, n_visible), like ``v0``'s dtype and device."""
-        return bernoulli(v0.new_full((n, self.n_visible), 0.5))
 
     #: in eval mode (validation) the loss is the reconstruction error, not the CD/PCD surrogate:
     #: fit records it as val_recon, not as a val_loss that would read like the training loss

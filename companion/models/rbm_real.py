@@ -79,21 +79,6 @@ class _RealValuedRBM(BernoulliRBM):
         )
 
     # ------------------------------------------------------------------ sampling
-    def _chain_start(self, n: int, like: torch.Tensor, generator=None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _gibbs_step(self, v: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One sweep v -> (hidden variables) -> v; returns the new v and the mean it was drawn around."""
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def gibbs(self, v: torch.Tensor, k: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Run ``k`` sweeps of block Gibbs sampling from ``v``; returns the last (sampled) v."""
-        self.check_batch(v)
-        for _ in range(k):
-            v, _ = self._gibbs_step(v, generator)
-        return v
-
     @torch.no_grad()
     def sample(self, n: int, steps: int = 1000, start: torch.Tensor | None = None,
                generator: torch.Generator | None = None, mean_field: bool = True) -> torch.Tensor:
@@ -113,34 +98,6 @@ class _RealValuedRBM(BernoulliRBM):
             v, _ = self._gibbs_step(v, generator)
         v, mean = self._gibbs_step(v, generator)
         return mean if mean_field else v
-
-    def negative_chain(self, v0: torch.Tensor, h0: torch.Tensor | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The negative sample: ``k`` sweeps from the data (CD-k) or from the persistent chains (PCD).
-
-        Returns the sample (real draws from the Gaussian conditionals, never
-        their means: the variance parameters learn from the spread of these
-        samples) and the mean of the first sweep's visible conditional, a
-        reconstruction of ``v0`` (None with PCD).
-        """
-        persistent = self.config["persistent"]
-        if persistent:
-            n = self.config["n_chains"] or len(v0)
-            if self.chains.shape != (n, self.n_visible) or self.chains.dtype != v0.dtype \
-                    or self.chains.device != v0.device:
-                self.chains = self._chain_start(n, v0)
-            v = self.chains
-        else:
-            v = v0
-        first = None
-        for step in range(self.config["k"]):
-            v, mean = self._gibbs_step(v)
-            if step == 0:
-                first = mean
-        if persistent:
-            self.chains = v
-            first = None
-        return v, first
 
     # ------------------------------------------------------------------ training
     #: in eval mode (validation) the loss is the reconstruction error, not the CD/PCD surrogate:
@@ -400,8 +357,9 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         mean = self.b.detach().to(like).expand(n, -1)
         return mean + self.visible_std().detach().to(like) * _randn_like(mean, generator)
 
-    def _gibbs_step(self, v, generator=None):
-        h = self.sample_h(v, generator)
+    def _gibbs_step(self, v, generator=None, h=None):
+        if h is None:
+            h = self.sample_h(v, generator)
         mean = self.p_v_given_h(h)
         return mean + self.visible_std() * _randn_like(mean, generator), mean
 

@@ -225,8 +225,9 @@ class SpikeSlabRBM(_RealValuedRBM):
         mean = (self.b.detach().to(like) / precision).expand(n, -1)
         return mean + precision.rsqrt() * _randn_like(mean, generator)
 
-    def _gibbs_step(self, v, generator=None):
-        h = self.sample_h(v, generator)
+    def _gibbs_step(self, v, generator=None, h=None):
+        if h is None:
+            h = self.sample_h(v, generator)
         s = self.sample_s(v, h, generator)
         mean, var = self.p_v_given_hs(h, s)
         return mean + var.sqrt() * _randn_like(mean, generator), mean

@@ -60,8 +60,8 @@ class _LenientRBM(_TorchRBM):
     def _visible_sample(self, p, generator=None):
         return _sample32(p, generator)
 
-    def _initial_chains(self, v0, n):
-        return _sample32(v0.new_full((n, self.n_visible), 0.5))
+    def _chain_start(self, n, like, generator=None):
+        return _sample32(like.new_full((n, self.n_visible), 0.5), generator)
 
 
 def _sample32(p: torch.Tensor, generator=None) -> torch.Tensor:

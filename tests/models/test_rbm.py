@@ -317,3 +317,33 @@ def test_log_partition_refuses_units_it_cannot_enumerate():
         GaussianHiddenRBM(6, 3).log_partition()
     with pytest.raises(TypeError, match=r"not a BernoulliRBM; these"):
         cp.estimate.log_partition_exact(GaussianHiddenRBM(6, 3))
+
+
+def test_every_rbm_runs_the_one_chain_with_the_base_s_step_signature():
+    import inspect
+
+    from companion.models import GaussianBernoulliRBM, SpikeSlabRBM
+    from companion.models.dbm import _DoubledRBM
+    from companion.models.dbn import LabelledRBM
+    from companion.models.rbm import GaussianHiddenRBM
+
+    base = inspect.signature(BernoulliRBM._gibbs_step).parameters
+    for cls in (GaussianHiddenRBM, GaussianBernoulliRBM, SpikeSlabRBM, LabelledRBM, _DoubledRBM):
+        assert cls.negative_chain is BernoulliRBM.negative_chain, cls
+        assert cls.gibbs is BernoulliRBM.gibbs, cls
+        assert list(inspect.signature(cls._gibbs_step).parameters) == list(base), cls
+
+
+@pytest.mark.parametrize("make", ["bernoulli", "gaussian-bernoulli"])
+def test_pcd_chains_keep_their_count_over_a_short_last_batch(make):
+    from companion.models import GaussianBernoulliRBM
+
+    torch.manual_seed(0)
+    if make == "bernoulli":
+        rbm, x = BernoulliRBM(6, 3, persistent=True), torch.bernoulli(torch.full((10, 6), 0.5))
+    else:
+        rbm, x = GaussianBernoulliRBM(6, 3, persistent=True), torch.randn(10, 6)
+    rbm.loss((x,))
+    first = rbm.chains.clone()
+    rbm.loss((x[:4],))  # the epoch's short last batch: the same 10 chains move on, none restart
+    assert rbm.chains.shape == first.shape == (10, 6)
