@@ -307,11 +307,20 @@ class BernoulliRBM(nn.Module):
         # mean F(v0) - mean F(v_neg) as a value, with exactly the statistics above as its gradient:
         # no backward pass through the chain
         loss = given_gradients(value, (self.W, self.b, self.c), (grad_W, grad_b, grad_c))
+        return self._with_penalties(loss, v0), {"recon": recon, "free_energy": f0}
+
+    def _with_penalties(self, loss: torch.Tensor, v0: torch.Tensor, hidden_input: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """``loss`` plus the configured penalties: ``weight_cost/2 ||W||^2`` and the sparsity target's.
+
+        ``hidden_input`` is the batch's hidden input *with* gradient where the caller has it.
+        """
         if self.config["weight_cost"]:
             loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
         if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
-            loss = loss + self._sparsity_penalty(self._hidden_mean(self.hidden_input(v0)))
-        return loss, {"recon": recon, "free_energy": f0}
+            pre = self.hidden_input(v0) if hidden_input is None else hidden_input
+            loss = loss + self._sparsity_penalty(self._hidden_mean(pre))
+        return loss
 
     def _sparsity_penalty(self, p_h: torch.Tensor) -> torch.Tensor:
         decay, rho = self.config["sparsity_decay"], self.config["sparsity_target"]

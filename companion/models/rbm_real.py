@@ -138,11 +138,7 @@ class _RealValuedRBM(BernoulliRBM):
             recon = ((v0 - first) ** 2).sum(1).mean()
         pre0 = self.hidden_input(v0)
         f0 = self._free_energy(v0, pre0).mean()
-        loss = f0 - self.free_energy(v_neg).mean()
-        if self.config["weight_cost"]:
-            loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
-        if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
-            loss = loss + self._sparsity_penalty(torch.sigmoid(pre0))
+        loss = self._with_penalties(f0 - self.free_energy(v_neg).mean(), v0, pre0)
         return loss, {"recon": recon, "free_energy": f0.detach(), "sigma": self.visible_std().detach().mean()}
 
     # ------------------------------------------------------------------ exact likelihood

@@ -75,7 +75,5 @@ class UpDown(nn.Module):
             grads += [-(vis_pos.t() @ h_pos - vis_neg.t() @ h_neg) / n, -(vis_pos - vis_neg).mean(0),
                       -(h_pos - h_neg).mean(0)]
             value = top.free_energy(vis_pos).mean() - top.free_energy(vis_neg).mean()
-        loss = given_gradients(value, params, grads)
-        if top.config["weight_cost"]:
-            loss = loss + 0.5 * top.config["weight_cost"] * (top.W**2).sum()
+        loss = top._with_penalties(given_gradients(value, params, grads), vis_pos)  # the top RBM's, as in pretraining
         return loss, {"recon": recon, "sleep_error": sleep_error}
