@@ -9,7 +9,8 @@ is a warm-up and is discarded. Prints median epoch times and the ratios
 
 - companion: ``cp.fit`` on ``companion.models.BernoulliRBM`` (CD-1; the
   reconstruction error and free energy are recorded every batch);
-- companion.sklearn: the drop-in (PCD-1, as scikit-learn);
+- companion.sklearn: the drop-in (PCD-1, as scikit-learn; its reconstruction error, which PCD
+  does not get for free, is measured on every tenth batch);
 - scikit-learn: ``sklearn.neural_network.BernoulliRBM`` (PCD-1, numpy float32);
 - learnergy (if installed: ``pip install -r benchmarks/requirements.txt``):
   ``learnergy.models.bernoulli.RBM`` (CD-1 through a DataLoader; it also
@@ -270,14 +271,16 @@ def main() -> None:
     for name, median in medians.items():
         runs_ms = ", ".join(f"{t * 1000:.0f}" for t in times[name])
         print(f"{name:<18} median CD-1 epoch {median * 1000:8.1f} ms  (runs: {runs_ms})")
-    for peer, target in (("scikit-learn", 0.6), ("learnergy", 0.4)):
+    # the targets: companion's CD-1 epoch and the drop-in's fit at most 0.8 of scikit-learn's (issue 18)
+    for peer, target, judged in (("scikit-learn", 0.8, ("companion", "companion.sklearn")),
+                                 ("learnergy", 0.4, ("companion",))):
         if peer not in medians:
             continue
         ratios = {name: medians[name] / medians[peer]
-                  for name in ("companion", "floor: 5 matmuls", "floor: bare CD-1")}
+                  for name in ("companion", "companion.sklearn", "floor: 5 matmuls", "floor: bare CD-1")}
         listed = ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
-        met = "met" if ratios["companion"] <= target else "not met"
-        print(f"/ {peer}: {listed}   (target for companion <= {target}: {met})")
+        met = ", ".join(f"{name} {'met' if ratios[name] <= target else 'not met'}" for name in judged)
+        print(f"/ {peer}: {listed}   (target <= {target}: {met})")
 
     if args.breakdown:
         breakdown(X, device, args.breakdown)

@@ -148,11 +148,26 @@ def _batches(tensors: tuple[torch.Tensor, ...], batch_size: int, perm: torch.Ten
         yield tuple(t[start : start + batch_size].to(device, non_blocking=True) for t in tensors)
 
 
-def _accumulate(totals: dict, loss, metrics: dict, size: int, device) -> None:
-    """Add a batch's size-weighted loss and metrics to ``totals`` (on the device: no sync)."""
+#: fit evaluates a metric given as a callable (one that costs extra work, e.g. PCD's reconstruction
+#: error) on the first batch of every epoch and every MONITOR_EVERY-th batch after it only
+MONITOR_EVERY = 10
+
+
+def _accumulate(totals: dict, weights: dict, loss, metrics: dict, size: int, device, monitored: bool = True
+                ) -> None:
+    """Add a batch's size-weighted loss and metrics to ``totals`` (on the device: no sync).
+
+    A metric given as a zero-argument callable is evaluated only when ``monitored``; ``weights``
+    holds each key's total weight, so such a metric is the mean over the batches that measured it.
+    """
     for key, value in {"loss": loss, **metrics}.items():
+        if callable(value):
+            if not monitored:
+                continue
+            value = value()
         value = torch.as_tensor(value, device=device).detach().float() * size
         totals[key] = totals[key] + value if key in totals else value
+        weights[key] = weights.get(key, 0) + size
 
 
 @torch.no_grad()
@@ -172,14 +187,13 @@ def evaluate(
     device = next(model.parameters()).device if device is None else get_device(device)
     weigh = getattr(model, "batch_weight", None)
     totals: dict[str, torch.Tensor] = {}
-    total = 0
+    weights: dict[str, float] = {}
     with evaluating(model):
         for batch in _batches(tensors, batch_size, None, device):
             size = weigh(batch) if weigh is not None else len(batch[0])
             loss, metrics = model.loss(batch)
-            _accumulate(totals, loss, metrics, size, device)
-            total = total + size
-    scores = {key: (value / total).item() for key, value in totals.items()}
+            _accumulate(totals, weights, loss, metrics, size, device)
+    scores = {key: (value / weights[key]).item() for key, value in totals.items()}
     name = getattr(model, "eval_loss_name", None)
     if name is not None:
         scores.setdefault(name, scores["loss"])
@@ -396,16 +410,16 @@ def _train_epoch(step: _Step, batches, guard: "_Guard") -> dict[str, float]:
     """One pass over ``batches``; the size-weighted mean loss and metrics of the epoch."""
     step.model.train()
     totals: dict[str, torch.Tensor] = {}
-    n = 0
+    weights: dict[str, float] = {}
     for i, batch in enumerate(batches):
         loss, metrics = step.loss(batch)
         # a sync per batch is free on the CPU; on a GPU check every few batches
         if (step.device.type == "cpu" or i % 20 == 0) and not torch.isfinite(loss):
             guard.diverged_loss(loss, i)
+        # before the update: a deferred metric measures the parameters the loss saw
+        _accumulate(totals, weights, loss, metrics, len(batch[0]), step.device, i % MONITOR_EVERY == 0)
         step.update(loss)
-        _accumulate(totals, loss, metrics, len(batch[0]), step.device)
-        n += len(batch[0])
-    record = {key: (value / n).item() for key, value in totals.items()}
+    record = {key: (value / weights[key]).item() for key, value in totals.items()}
     if not math.isfinite(record["loss"]):
         guard.diverged_loss(record["loss"], i)
     guard.check_parameters()

@@ -296,3 +296,30 @@ def test_a_named_eval_loss_is_recorded_and_monitored_under_its_name():
     assert h["loss"][0] > h["err"][0] + 0.5  # the training loss is the penalized one
     assert h.best_epoch == int(np.argmin(h["val_err"]))
     assert evaluate(Penalized(start=1.0), torch.zeros(4, 1)) == {"err": pytest.approx(1.0)}
+
+
+def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only():
+    from companion.train import MONITOR_EVERY
+
+    calls = []
+
+    class Costly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def loss(self, batch):
+            x = batch[0]
+
+            def extra():  # stands for a metric that costs work of its own
+                calls.append(self.w.item())
+                return torch.tensor(float(len(calls)))
+
+            return ((x - self.w) ** 2).mean(), {"extra": extra}
+
+    n_batches = 2 * MONITOR_EVERY + 5
+    history = cp.fit(Costly(), torch.randn(10 * n_batches, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1,
+                     progress=False, seed=0)
+    assert len(calls) == 6  # batches 0, 10 and 20 of each epoch
+    assert history["extra"] == [2.0, 5.0]  # each epoch's mean over the batches that measured it
+    assert calls[0] == 0.0  # measured before the update of its batch

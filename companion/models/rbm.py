@@ -110,6 +110,8 @@ class BernoulliRBM(nn.Module):
         # training state, not parameters: kept out of the state_dict
         self.register_buffer("chains", torch.empty(0), persistent=False)
         self.register_buffer("hidden_mean", torch.empty(0), persistent=False)
+        # p(h | chains) at the last PCD update, under the parameters before it (scikit-learn's PCD goes on from it)
+        self.register_buffer("chain_hidden", torch.empty(0), persistent=False)
 
     # ------------------------------------------------------------------ equations
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
@@ -274,12 +276,14 @@ class BernoulliRBM(nn.Module):
         is the mean-field reconstruction error instead.
 
         Metrics: ``recon`` (squared error per example, summed over pixels,
-        between the batch and its first reconstruction's probabilities: in
-        training from a *sampled* hidden state, which the update needs anyway;
-        in eval mode from the hidden probabilities, which is deterministic and
-        somewhat lower, so compare ``val_recon`` with itself over epochs) and
-        ``free_energy`` (mean F of the batch; compare train and held-out to
-        see overfitting).
+        between the batch and its first reconstruction's probabilities: with
+        CD in training from a *sampled* hidden state, which the update needs
+        anyway; in eval mode, and with PCD, whose chains are no reconstructions
+        of the batch, from the hidden probabilities, which is deterministic and
+        somewhat lower, so compare ``val_recon`` with itself over epochs; with
+        PCD it costs half a Gibbs step more, so it is a callable that ``fit``
+        evaluates on the batches it monitors only) and ``free_energy`` (mean F
+        of the batch; compare train and held-out to see overfitting).
         """
         v0 = batch[0] if isinstance(batch, tuple) else batch
         self.check_batch(v0, values=False)  # fit checked the values of the whole set once
@@ -291,14 +295,18 @@ class BernoulliRBM(nn.Module):
         with torch.no_grad():
             pre0 = self.hidden_input(v0)
             p_h0 = self._hidden_mean(pre0)
-            v_neg, first = self.negative_chain(v0, self._hidden_sample(p_h0))
+            persistent = self.config["persistent"]  # PCD's chains do not start at the data: no h0 to draw
+            v_neg, first = self.negative_chain(v0, None if persistent else self._hidden_sample(p_h0))
             pre_neg = self.hidden_input(v_neg)
             p_h_neg = self._hidden_mean(pre_neg)
+            if persistent:
+                self.chain_hidden = p_h_neg
             f0 = self._free_energy(v0, pre0).mean()
             value = f0 - self._free_energy(v_neg, pre_neg).mean()
             if first is None:
-                first = self.p_v_given_h(self._hidden_sample(p_h0))
-            recon = F.mse_loss(first, v0, reduction="sum") / len(v0)
+                recon = self._recon_later(p_h0, v0)
+            else:
+                recon = F.mse_loss(first, v0, reduction="sum") / len(v0)
             # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics
             n, m = len(v0), len(v_neg)
             grad_W = torch.addmm(v_neg.t() @ p_h_neg, v0.t(), p_h0, beta=1 / m, alpha=-1 / n)
@@ -308,6 +316,13 @@ class BernoulliRBM(nn.Module):
         # no backward pass through the chain
         loss = given_gradients(value, (self.W, self.b, self.c), (grad_W, grad_b, grad_c))
         return self._with_penalties(loss, v0), {"recon": recon, "free_energy": f0}
+
+    def _recon_later(self, p_h0: torch.Tensor, v0: torch.Tensor):
+        """The reconstruction error of ``v0`` through ``p(h|v0)``, as a callable for the monitored batches."""
+        @torch.no_grad()
+        def recon() -> torch.Tensor:
+            return F.mse_loss(self.p_v_given_h(p_h0), v0, reduction="sum") / len(v0)
+        return recon
 
     def _with_penalties(self, loss: torch.Tensor, v0: torch.Tensor, hidden_input: torch.Tensor | None = None
                         ) -> torch.Tensor:

@@ -133,9 +133,9 @@ class _RealValuedRBM(BernoulliRBM):
                                "sigma": self.visible_std().mean()}
         with torch.no_grad():
             v_neg, first = self.negative_chain(v0)
-            if first is None:
-                first = self.reconstruct(v0)
-            recon = ((v0 - first) ** 2).sum(1).mean()
+            # PCD: the chains are no reconstructions of the batch; measured on the monitored batches only
+            recon = ((v0 - first) ** 2).sum(1).mean() if first is not None else \
+                (lambda: ((v0 - self.reconstruct(v0)) ** 2).sum(1).mean())
         pre0 = self.hidden_input(v0)
         f0 = self._free_energy(v0, pre0).mean()
         loss = self._with_penalties(f0 - self.free_energy(v_neg).mean(), v0, pre0)

@@ -60,12 +60,24 @@ class _LenientRBM(_TorchRBM):
     def _visible_sample(self, p, generator=None):
         return _sample32(p, generator)
 
+    def negative_chain(self, v0, h0=None, generator=None):
+        """scikit-learn's PCD-1: each chain goes on from a hidden sample drawn from ``p(h | v)`` as computed
+        for the last update's gradient, which saves a matrix product per update over a sweep from the
+        visible chains (whose hidden units the update has not seen yet)."""
+        p = self.chain_hidden
+        if p.shape != (len(self.chains), self.n_hidden) or p.dtype != v0.dtype or p.device != v0.device:
+            return super().negative_chain(v0, h0, generator)  # the first update: from the random chains
+        self.chains, _ = self._gibbs_step(self.chains, generator, self._hidden_sample(p, generator))
+        return self.chains, None
+
     def _chain_start(self, n, like, generator=None):
         return _sample32(like.new_full((n, self.n_visible), 0.5), generator)
 
 
 def _sample32(p: torch.Tensor, generator=None) -> torch.Tensor:
     u = torch.rand(p.shape, generator=generator, device=p.device, dtype=torch.float32)
+    if p.dtype == torch.float32:  # compare into the uniforms' own buffer, as companion.models.rbm.bernoulli
+        return torch.lt(u, p, out=u)
     return (u.to(p.dtype) < p).to(p.dtype)
 
 

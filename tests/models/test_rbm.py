@@ -129,15 +129,22 @@ def test_cd_and_pcd_training_raise_the_exact_likelihood():
     patterns = torch.tensor([[1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 0, 1]], dtype=torch.float32)
     data = patterns[torch.randint(0, 2, (400,))]
     data = torch.where(torch.rand_like(data) < 0.05, 1 - data, data)
-    for kw in (dict(), dict(persistent=True, n_chains=20, k=2)):
-        rbm = BernoulliRBM(6, 4, init_std=0.1, **kw).double()
-        before = cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean
-        cp.fit(rbm, data.double(), epochs=30, batch_size=20, optimizer="sgd", lr=0.1,
-               optimizer_kwargs={"momentum": 0.5}, progress=False, seed=0, device="cpu")
-        after = cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean
-        assert after > before + 1.0, (kw, before, after)
+    # PCD with a constant rate wanders with its chains: from one seed to the next it ends anywhere
+    # between -1.8 and -3.9 nats with 20 chains and a rate of 0.1, so it gets Tieleman's many
+    # chains, a smaller rate and more epochs, and the claim is checked on the mean of three seeds
+    for kw, lr, epochs, seeds in ((dict(), 0.1, 30, [0]), (dict(persistent=True, n_chains=100, k=2), 0.05, 60, [0, 1, 2])):
+        befores, afters = [], []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            rbm = BernoulliRBM(6, 4, init_std=0.1, **kw).double()
+            befores.append(cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean)
+            cp.fit(rbm, data.double(), epochs=epochs, batch_size=20, optimizer="sgd", lr=lr,
+                   optimizer_kwargs={"momentum": 0.5}, progress=False, seed=seed, device="cpu")
+            afters.append(cp.estimate.log_likelihood(rbm, data.double(), cp.estimate.log_partition_exact(rbm)).mean)
+        before, after = sum(befores) / len(seeds), sum(afters) / len(seeds)
+        assert after > before + 1.0, (kw, befores, afters)
         # the data's entropy is log 2 + 6 H(0.05) = 1.89 nats; the uniform model scores -6 log 2 = -4.16
-        assert after > -2.3, (kw, after)
+        assert after > -2.3, (kw, afters)
 
 
 def test_history_has_reconstruction_and_free_energy_and_validation():
