@@ -10,6 +10,7 @@ CUDA, a progress bar, and a clear error when training diverges.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class Trainable(Protocol):
     - ``supports_amp = True``: mixed precision is safe for this model on CUDA;
     - ``index_input = True``: the first tensor holds indices, passed as given;
     - ``batch_weight(batch)``: how much a batch weighs in a mean (default its length);
+    - ``loss(batch, generator=...)``: a model that samples (an RBM's chain) takes a
+      ``torch.Generator`` and draws every random number from it; ``fit`` passes one seeded
+      with its ``seed`` and leaves torch's global generator alone;
     - ``eval_loss_name = "recon"`` (or ``"mse"``, ...): the eval-mode loss is not the training
       loss (an RBM trains on a CD surrogate and is validated on its reconstruction error), but
       the metric of that name; validation then records it as ``val_<name>`` only, never as a
@@ -259,7 +263,8 @@ def fit(
     device : "auto", "cpu", "cuda", ...
         The model is moved there; data too, once, when it fits.
     seed : int, optional
-        Seeds the batch order (and torch's generator for the model's sampling).
+        Seeds the batch order and the model's sampling: the generator ``fit`` passes to a model whose
+        ``loss`` takes one (an RBM's chain), else torch's global generator (dropout, a VAE's noise).
     callback : callable, optional
         ``callback(epoch, model, history)`` after each epoch; returning True stops.
 
@@ -304,10 +309,18 @@ def fit(
                          "pass its name, e.g. optimizer='adam'.")
     amp_dtype = _amp_dtype(amp, model, device)
     step = _Step(model, opt, params, device, amp_dtype, clip_grad_norm)
-    gen = torch.Generator(device="cpu")
+    gen = torch.Generator(device="cpu")  # the batch order
+    if _takes_generator(model):
+        # the model's sampling gets a generator of its own: the caller's global generator is left alone
+        step.generator = torch.Generator(device=device)
+        if seed is not None:
+            step.generator.manual_seed(seed)
+        else:
+            step.generator.seed()
+    elif seed is not None:
+        torch.manual_seed(seed)  # dropout, a VAE's noise, ... draw from the global generator
     if seed is not None:
         gen.manual_seed(seed)
-        torch.manual_seed(seed)
     else:
         gen.seed()
 
@@ -349,6 +362,14 @@ def fit(
     return history
 
 
+def _takes_generator(model) -> bool:
+    """Whether ``model.loss`` accepts a ``generator`` keyword (see :class:`Trainable`)."""
+    try:
+        return "generator" in inspect.signature(model.loss).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+
+
 def _training_data(model, X, validation_data, validation_split: float, device: torch.device):
     """``(tensors, val)``: the training tuple and the validation tuple (or None), checked, split and placed."""
     # a model whose batches start with indices (index_input) gets its data as given
@@ -386,8 +407,12 @@ class _Step:
     def __post_init__(self):
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
+    generator: torch.Generator | None = None  # for a model whose loss samples (see Trainable)
+
     def loss(self, batch: Batch):
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            if self.generator is not None:
+                return self.model.loss(batch, generator=self.generator)
             return self.model.loss(batch)
 
     def update(self, loss: torch.Tensor) -> None:

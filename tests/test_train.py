@@ -323,3 +323,18 @@ def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only(
     assert len(calls) == 6  # batches 0, 10 and 20 of each epoch
     assert history["extra"] == [2.0, 5.0]  # each epoch's mean over the batches that measured it
     assert calls[0] == 0.0  # measured before the update of its batch
+
+
+def test_a_model_that_samples_gets_fit_s_generator_and_the_global_one_is_left_alone():
+    from companion.models import BernoulliRBM
+
+    X = torch.bernoulli(torch.full((200, 12), 0.3), generator=torch.Generator().manual_seed(0))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        rbm = BernoulliRBM(12, 5, persistent=True)
+        before = torch.get_rng_state()
+        fit(rbm, X, epochs=2, batch_size=20, optimizer="sgd", lr=0.1, seed=7, progress=False, device="cpu")
+        assert torch.equal(torch.get_rng_state(), before)  # the caller's generator did not move
+        runs.append(rbm.W.detach().clone())
+    assert torch.equal(*runs)  # and the same seed gives the same model

@@ -230,12 +230,12 @@ class DBM(DBMLikelihood, nn.Module):
         entropy = sum((torch.special.entr(mu) + torch.special.entr(1 - mu)).sum(-1) for mu in mus[1:])
         return -_log_marginal(self.weights, self.biases, mus, ()) - entropy
 
-    def _advance_chains(self, like: torch.Tensor) -> list[torch.Tensor]:
+    def _advance_chains(self, like: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         n = self.config["n_chains"]
         c = self.chains
         if c.ndim != 2 or len(c) != n or c.dtype != like.dtype or c.device != like.device:
-            self.chains = bernoulli(like.new_full((n, sum(self.layer_sizes)), 0.5))
-        states = self.gibbs(list(self.chains.split(self.layer_sizes, 1)), self.config["gibbs_steps"])
+            self.chains = bernoulli(like.new_full((n, sum(self.layer_sizes)), 0.5), generator)
+        states = self.gibbs(list(self.chains.split(self.layer_sizes, 1)), self.config["gibbs_steps"], generator)
         self.chains = torch.cat(states, 1)
         return states
 
@@ -244,7 +244,7 @@ class DBM(DBMLikelihood, nn.Module):
     eval_loss_name = "recon"
 
     @converts_input
-    def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The SH2009 learning rule as a surrogate loss for :func:`companion.fit`.
 
         .. math:: -\\frac{\\partial \\mathcal L}{\\partial W_l} =
@@ -276,7 +276,7 @@ class DBM(DBMLikelihood, nn.Module):
             free = self._mean_field_free_energy(mus).mean()
             if not self.training:
                 return recon, {"recon": recon, "free_energy": free}
-            fantasy = self._advance_chains(v)
+            fantasy = self._advance_chains(v, generator)
             value = free + _log_marginal(W, b, fantasy, ()).mean()
             n, m = len(v), len(fantasy[0])
             # d E / d W_l = -x_l x_{l+1}^T: the surrogate's gradient is model minus data statistics

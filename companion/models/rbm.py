@@ -264,8 +264,11 @@ class BernoulliRBM(nn.Module):
     eval_loss_name = "recon"
 
     @converts_input
-    def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate whose gradient is the likelihood-gradient estimate.
+
+        The chain draws its random numbers from ``generator`` (the one :func:`companion.fit`
+        seeds with its ``seed``), or from torch's global generator when it is None.
 
         .. math:: \\mathcal L = \\frac1N \\sum_n F(v_n) - \\frac1M \\sum_m F(\\tilde v_m),
                   \\qquad -\\frac{\\partial \\mathcal L}{\\partial W} =
@@ -296,7 +299,8 @@ class BernoulliRBM(nn.Module):
             pre0 = self.hidden_input(v0)
             p_h0 = self._hidden_mean(pre0)
             persistent = self.config["persistent"]  # PCD's chains do not start at the data: no h0 to draw
-            v_neg, first = self.negative_chain(v0, None if persistent else self._hidden_sample(p_h0))
+            v_neg, first = self.negative_chain(v0, None if persistent else self._hidden_sample(p_h0, generator),
+                                               generator)
             pre_neg = self.hidden_input(v_neg)
             p_h_neg = self._hidden_mean(pre_neg)
             if persistent:

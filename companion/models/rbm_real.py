@@ -105,7 +105,7 @@ class _RealValuedRBM(BernoulliRBM):
     eval_loss_name = "recon"
 
     @converts_input
-    def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The CD/PCD surrogate ``mean F(v_data) - mean F(v_neg)``, differentiated by autograd.
 
         The negative samples come from :meth:`negative_chain` without
@@ -132,7 +132,7 @@ class _RealValuedRBM(BernoulliRBM):
                 return recon, {"recon": recon, "free_energy": self.free_energy(v0).mean(),
                                "sigma": self.visible_std().mean()}
         with torch.no_grad():
-            v_neg, first = self.negative_chain(v0)
+            v_neg, first = self.negative_chain(v0, generator=generator)
             # PCD: the chains are no reconstructions of the batch; measured on the monitored batches only
             recon = ((v0 - first) ** 2).sum(1).mean() if first is not None else \
                 (lambda: ((v0 - self.reconstruct(v0)) ** 2).sum(1).mean())

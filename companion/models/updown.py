@@ -31,7 +31,7 @@ class UpDown(nn.Module):
     def check_data(self, X):
         self.dbn.check_data(X)
 
-    def loss(self, batch):
+    def loss(self, batch, generator: torch.Generator | None = None):
         dbn = self.dbn
         parts = batch if isinstance(batch, (tuple, list)) else (batch,)
         x0, y = parts[0], (parts[1] if len(parts) > 1 else None)
@@ -41,22 +41,22 @@ class UpDown(nn.Module):
             # wake: a stochastic up pass with the recognition weights
             wake = [x0]
             for l in range(L):
-                wake.append(bernoulli(dbn.up(l, wake[-1])))
+                wake.append(bernoulli(dbn.up(l, wake[-1]), generator))
             pen = wake[-1]
             vis_pos = pen if y is None else torch.cat([pen, one_hot(y, dbn.n_labels, pen.dtype)], 1)
             h_pos = top._hidden_mean(top.hidden_input(vis_pos))
             # the top RBM: CD-top_k from the up pass
-            h = top._hidden_sample(h_pos)
+            h = top._hidden_sample(h_pos, generator)
             for _ in range(self.top_k):
                 p_vis = top.p_v_given_h(h)
-                vis_neg = torch.cat([bernoulli(p_vis[:, :nf]), p_vis[:, nf:]], 1)  # label kept as probabilities
+                vis_neg = torch.cat([bernoulli(p_vis[:, :nf], generator), p_vis[:, nf:]], 1)  # label kept as probabilities
                 h_neg = top._hidden_mean(top.hidden_input(vis_neg))
-                h = top._hidden_sample(h_neg)
+                h = top._hidden_sample(h_neg, generator)
             # sleep: a down pass from the fantasy with the generative weights
             sleep = [None] * L + [vis_neg[:, :nf]]
             for l in reversed(range(L)):
                 p = dbn.down(l, sleep[l + 1])
-                sleep[l] = p if l == 0 else bernoulli(p)
+                sleep[l] = p if l == 0 else bernoulli(p, generator)
             grads, params = [], []
             recon = torch.zeros((), dtype=x0.dtype, device=x0.device)
             sleep_error = torch.zeros_like(recon)

@@ -195,10 +195,9 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 start = time.perf_counter()
             return False
 
-        with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG alone
-            _fit(self.model_, data, epochs=int(self.n_iter), batch_size=int(self.batch_size), optimizer="sgd",
-                 lr=float(self.learning_rate), device=self.model_.W.device, seed=seed, progress=False,
-                 callback=report)
+        # the chain samples from fit's own generator, seeded with `seed`: the caller's global RNG stays as it was
+        _fit(self.model_, data, epochs=int(self.n_iter), batch_size=int(self.batch_size), optimizer="sgd",
+             lr=float(self.learning_rate), device=self.model_.W.device, seed=seed, progress=False, callback=report)
         self._export()
         return self
 
@@ -212,11 +211,9 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             self._init_model(X, self._seed)
             self._steps = 0
         data = self._tensor(X)
-        with torch.random.fork_rng(devices=[]):
-            if self._seed is not None:
-                torch.manual_seed(self._seed + self._steps)
-            _fit(self.model_, data, epochs=1, batch_size=len(data), optimizer="sgd", lr=float(self.learning_rate),
-                 device=self.model_.W.device, seed=None, shuffle=False, progress=False)
+        _fit(self.model_, data, epochs=1, batch_size=len(data), optimizer="sgd", lr=float(self.learning_rate),
+             device=self.model_.W.device, seed=None if self._seed is None else self._seed + self._steps,
+             shuffle=False, progress=False)
         self._steps += 1
         self._export()
         return self

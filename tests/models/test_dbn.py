@@ -112,18 +112,22 @@ def test_labelled_dbn_learns_to_classify_and_dreams_each_class():
 
 def test_up_down_unties_the_weights_and_keeps_shapes():
     X, y, _ = toy_data(n=300, d=10, classes=2, seed=3)
+    torch.manual_seed(0)
     dbn = DBN((10, 8, 6, 12), n_labels=2).double()
     dbn.pretrain(X, y, epochs=5, **fit_kwargs())
     assert dbn.tied
     shapes = {k: v.shape for k, v in dbn.state_dict().items()}
     bottom = [r.W.detach().clone() for r in dbn.rbms[:-1]]
     top_before = dbn.top.W.detach().clone()
-    history = dbn.up_down(X, y, epochs=10, lr=0.05, top_k=2, **fit_kwargs())
+    history = dbn.up_down(X, y, epochs=20, lr=0.1, top_k=2, **fit_kwargs())
     assert not dbn.tied
     assert {k: v.shape for k, v in dbn.state_dict().items()} == shapes
     assert all(torch.equal(a, r.W) for a, r in zip(bottom, dbn.rbms[:-1]))  # the pretrained RBMs are kept
     assert not torch.equal(top_before, dbn.top.W)
-    assert history["recon"][-1] < history["recon"][0]
+    # the wake phase learns the generative weights: the bottom layer's prediction error falls (one epoch's
+    # value moves by about as much as 10 epochs gain on this toy, so three epochs are averaged at each end)
+    recon = history["recon"]
+    assert sum(recon[-3:]) < sum(recon[:3]), recon
     assert "recon" in history and "sleep_error" in history
 
 

@@ -121,7 +121,7 @@ def test_grbm_surrogate_gradient_is_data_minus_model_statistics(monkeypatch):
     g = torch.Generator().manual_seed(1)
     v_data = torch.randn(6, 4, generator=g, dtype=DT)
     v_model = torch.randn(5, 4, generator=g, dtype=DT) * 1.5
-    monkeypatch.setattr(rbm, "negative_chain", lambda v0, h0=None: (v_model, None))
+    monkeypatch.setattr(rbm, "negative_chain", lambda v0, h0=None, generator=None: (v_model, None))
     loss, metrics = rbm.loss(v_data)
     loss.backward()
 

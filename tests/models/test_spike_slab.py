@@ -156,7 +156,7 @@ def test_ssrbm_surrogate_gradient_matches_hand_statistics(monkeypatch):
     g = torch.Generator().manual_seed(2)
     v_data = torch.randn(5, 3, generator=g, dtype=DT)
     v_model = 1.3 * torch.randn(4, 3, generator=g, dtype=DT)
-    monkeypatch.setattr(rbm, "negative_chain", lambda v0, h0=None: (v_model, None))
+    monkeypatch.setattr(rbm, "negative_chain", lambda v0, h0=None, generator=None: (v_model, None))
     rbm.loss(v_data)[0].backward()
 
     def stats(v):
