@@ -364,10 +364,7 @@ def fit(
 
 def _takes_generator(model) -> bool:
     """Whether ``model.loss`` accepts a ``generator`` keyword (see :class:`Trainable`)."""
-    try:
-        return "generator" in inspect.signature(model.loss).parameters
-    except (TypeError, ValueError):  # a builtin or C callable without a signature
-        return False
+    return "generator" in inspect.signature(model.loss).parameters
 
 
 def _training_data(model, X, validation_data, validation_split: float, device: torch.device):

@@ -18,6 +18,7 @@ from .dbn import DBN, LabelledRBM
 from .hopfield import HopfieldNetwork
 from .pca import PCA
 from .rbm import BernoulliRBM, GaussianHiddenRBM
+from .rbm_base import RBM
 from .autorec import AutoRec
 from .item_rbm import ItemSoftmaxRBM
 from .rbm_cf import BinaryRatingRBM, SoftmaxRBM

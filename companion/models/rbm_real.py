@@ -27,7 +27,7 @@ from torch import nn
 
 from ..checks import check_batch, converts_input, require_finite
 from ..likelihood import binary_states, check_enumerable, indexed_states, state_terms
-from .rbm import BernoulliRBM
+from .rbm_base import RBM
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -41,7 +41,7 @@ def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-class _RealValuedRBM(BernoulliRBM):
+class _RealValuedRBM(RBM):
     """What the two real-valued RBMs share: checks, the autograd CD loss, sampling, exact likelihood.
 
     Subclasses define ``_free_energy``, ``hidden_input``, ``_gibbs_step``,
@@ -69,14 +69,6 @@ class _RealValuedRBM(BernoulliRBM):
         self.check_batch(X, values=True)
         self.b.copy_(X.to(self.b).mean(0))
         return self
-
-    @converts_input
-    def pseudo_log_likelihood(self, v: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-        raise NotImplementedError(
-            f"{type(self).__name__} has continuous visible units, for which the pseudo-likelihood "
-            "needs a 1-D integral per unit; use log_prob (exact, small hidden layers) or the "
-            "reconstruction error and free-energy gap instead."
-        )
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
