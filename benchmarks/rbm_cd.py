@@ -35,10 +35,11 @@ companion's ``loss`` + ``backward`` + SGD step.
 
     python benchmarks/rbm_cd.py [--repeats 5] [--device cpu] [--ais-betas 2000] [--breakdown 1500]
 
-On the 2-core CPU this course is built on (AMD EPYC, 2 threads), four runs of
-the script in November 2026 put the bare loop at 0.46-0.66 of scikit-learn's
-epoch and companion at 0.80-1.21: the machine's noise moves every figure by a
-third between runs, so compare ratios within one run. ``--breakdown 1500``
+On the 2-core CPU this course is built on (AMD EPYC, 2 threads), three quiet
+runs in December 2026 put companion at 0.77-0.81 of scikit-learn's epoch, the
+drop-in at 0.76-0.82 and the bare loop at 0.47-0.60 (in November: companion
+0.80-1.21): the machine's noise moves every figure between runs, so compare
+ratios within one run. ``--breakdown 1500``
 gave, per batch of 100: floor 3.2 ms; fresh tensors and a separate gradient
 +0.4 ms; the monitoring +0.9 ms; ``loss`` + ``backward`` + SGD +1.1 ms (timed
 one by one inside such a loop, ``zero_grad``, ``backward`` and the optimizer
