@@ -35,6 +35,7 @@ from torch import nn
 from ..checks import number, positive_int
 from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, evidence_and_targets, rated_entries
 from ..utils import batched_apply, given_gradients
+from .rbm_base import bernoulli
 
 
 class _RatingRBM(nn.Module):
@@ -69,8 +70,8 @@ class _RatingRBM(nn.Module):
         """State probabilities from the visible inputs, (N, n_states, n_items)."""
         raise NotImplementedError
 
-    def sample_states(self, probs: torch.Tensor) -> torch.Tensor:
-        """One draw of the visible states from their probabilities, same shape."""
+    def sample_states(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of the visible states from their probabilities, same shape (from ``generator``, if given)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ equations
@@ -147,13 +148,16 @@ class _RatingRBM(nn.Module):
         """Per-case results (cases, ..., visibles) laid out as (n_users, ..., n_items)."""
         return per_case
 
-    def cd_gradients(self, V0: torch.Tensor, mask: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict]:
+    def cd_gradients(self, V0: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+                     ) -> tuple[tuple[torch.Tensor, ...], dict]:
         """CD-k gradient of the mean negative log-likelihood over a batch of users.
 
         Parameters
         ----------
         V0 : (N, n_states, n_items) visible data; entries where ``mask`` is False are ignored
         mask : (N, n_items) bool, the items each user rated
+        generator : torch.Generator, optional
+            Where the chain's random numbers come from (``fit`` passes its own); torch's global one if None
 
         Returns
         -------
@@ -166,17 +170,17 @@ class _RatingRBM(nn.Module):
         V0 = V0 * m  # whatever sits at an unrated entry is removed here, before any statistic
         pre0 = self.hidden_input(V0)
         p_h0 = torch.sigmoid(pre0)
-        h = (torch.rand_like(p_h0) < p_h0).to(p_h0.dtype)
+        h = bernoulli(p_h0, generator)
         p_first = None
         for step in range(self.k):
             p_v = self.p_v_given_h(h)
             if step == 0:
                 p_first = p_v
-            V = self.sample_states(p_v) * m  # only the rated items exist in a user's RBM
+            V = self.sample_states(p_v, generator) * m  # only the rated items exist in a user's RBM
             pre = self.hidden_input(V)
             p_h = torch.sigmoid(pre)
             if step + 1 < self.k:
-                h = (torch.rand_like(p_h) < p_h).to(p_h.dtype)
+                h = bernoulli(p_h, generator)
         n = len(V0)
         flat0, flat = V0.reshape(n, -1), V.reshape(n, -1)
         grad_W = torch.addmm(flat.t() @ p_h, flat0.t(), p_h0, beta=1 / n, alpha=-1 / n)
@@ -193,8 +197,8 @@ class _RatingRBM(nn.Module):
     #: fit records it as val_mse, not as a val_loss that would read like the training loss
     eval_loss_name = "mse"
 
-    def loss(self, batch):
-        """The CD-k surrogate on a batch of users' ratings, for :func:`companion.fit`.
+    def loss(self, batch, generator: torch.Generator | None = None):
+        """The CD-k surrogate on a batch of users' ratings, for :func:`companion.fit` (which passes ``generator``).
 
         ``batch`` is (N, n_items) ratings with 0 for unrated. In eval mode a
         batch ``(evidence, targets)`` scores predictions from ``evidence`` on
@@ -215,7 +219,7 @@ class _RatingRBM(nn.Module):
         with torch.no_grad():
             mask = R > 0
             V0 = self.encode(R)
-            grads, info = self.cd_gradients(V0, mask)
+            grads, info = self.cd_gradients(V0, mask, generator)
             mse = self._error(self._point(info["p_first"]), R, mask)
         loss = given_gradients(info["value"], (self.W, self.b, self.c), grads)
         if self.weight_cost:
@@ -377,9 +381,9 @@ class SoftmaxRBM(_RatingRBM):
         """Softmax over the K rating states of each item; each item's K probabilities sum to 1."""
         return torch.softmax(logits, dim=1)
 
-    def sample_states(self, probs: torch.Tensor) -> torch.Tensor:
+    def sample_states(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         # inverse-CDF draw: one uniform per item instead of torch.multinomial's per-row overhead
-        u = torch.rand(len(probs), 1, probs.shape[2], device=probs.device, dtype=probs.dtype)
+        u = torch.rand(len(probs), 1, probs.shape[2], generator=generator, device=probs.device, dtype=probs.dtype)
         index = (probs.cumsum(1) < u).sum(1, keepdim=True).clamp_max(self.n_states - 1)
         return torch.zeros_like(probs).scatter_(1, index, 1.0)
 
@@ -434,8 +438,8 @@ class BinaryRatingRBM(_RatingRBM):
         """:math:`p(v_i = 1 \\mid h) = \\sigma(b_i + \\sum_j W_{ij} h_j)`."""
         return torch.sigmoid(logits)
 
-    def sample_states(self, probs: torch.Tensor) -> torch.Tensor:
-        return (torch.rand_like(probs) < probs).to(probs.dtype)
+    def sample_states(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return bernoulli(probs, generator)
 
     def _point(self, probs: torch.Tensor) -> torch.Tensor:
         """p(like), shape (N, n_items)."""

@@ -188,3 +188,15 @@ def test_blank_lines_inside_quoted_code_survive(tmp_path):
     src.write_text("# A\n\n\n\nText.\n\n```python\ndef f():\n    pass\n\n\ndef g():\n    pass\n```\n", encoding="utf-8")
     text = _markdown(notebooks.export(src, "en", bib={}, labels={}))
     assert "pass\n\n\ndef g" in text and "# A\n\nText." in text
+
+
+def test_a_signature_typed_above_quoted_code_is_still_the_source_s():
+    # a `prepend` (the signature above a quote that starts past the docstring) is typed by hand: every
+    # line of it must still be a line of the quoted file, or the book shows a signature the code lost
+    stale = []
+    for path, directive in _listings():
+        if "prepend" not in directive.options:
+            continue
+        lines = {line.strip() for line in (path.parent / directive.arg).resolve().read_text().splitlines()}
+        stale += [(path.name, line) for line in directive.options["prepend"].splitlines() if line.strip() not in lines]
+    assert not stale, stale
