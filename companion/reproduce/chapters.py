@@ -20,6 +20,26 @@ from .report import results_root
 _CHAPTER = re.compile(r"^\d\d$")
 
 
+#: the reproductions (``python -m companion reproduce NAME``) that train a chapter's models at the papers'
+#: scale: where a chapter's full settings take hours on a CPU, their records are its full-scale figures
+REPRODUCTIONS = {"05": ("deep-ae",), "06": ("vae-nll",), "08": ("rbm-ais",), "10": ("dbn-backprop", "dbn-updown"),
+                 "11": ("dbm",)}
+
+
+def reproduction_notice(chapter: str, root: str | Path | None = None) -> str | None:
+    """Which reproduction records hold ``chapter``'s models at the papers' scale, and how long each ran; None if none."""
+    parts = []
+    for name in REPRODUCTIONS.get(chapter, ()):
+        path = Path(root if root is not None else results_root()) / "cpu" / f"{name}.json"
+        if path.is_file():
+            prov = json.loads(path.read_text(encoding="utf8")).get("provenance", {})
+            parts.append(f"`python -m companion reproduce {name}` (results/cpu/{name}.json, "
+                         f"{prov.get('wall_seconds', 0) / 60:.0f} min on {prov.get('device', 'a CPU')})")
+        else:
+            parts.append(f"`python -m companion reproduce {name} --budget cpu` (not recorded here yet)")
+    return "; ".join(parts) or None
+
+
 class MissingRecordError(FileNotFoundError):
     """A chapter's full-profile record is not in ``results/chapters``."""
 
@@ -110,6 +130,9 @@ def announce(chapter: str, device: str | None = None, root: str | Path | None = 
     if line is None and not device.startswith(("cuda", "mps")):
         line = (f"full profile on the CPU: no recorded run of chapter {chapter} yet (results/chapters/{chapter}.json); "
                 "expect tens of minutes to hours on a laptop")
+        papers = reproduction_notice(chapter, root)
+        if papers:
+            line += f"; its models at the papers' scale are recorded by {papers}"
     if line is not None:
         print(line)
     return line

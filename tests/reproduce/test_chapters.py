@@ -78,3 +78,19 @@ def test_glue_full_values_names_them_full(root, monkeypatch):
     monkeypatch.setenv("COMPANION_PROFILE", "full")
     assert chapters.glue_full_values("03", {"ch03_x": 1.5}, root=root) == {"ch03_x": 1.5}
     assert glued["ch03_full_x"] == 1.5
+
+
+def test_a_chapter_too_long_for_a_cpu_names_the_reproductions_that_record_its_models(root, monkeypatch, capsys):
+    from companion.reproduce import EXPERIMENTS
+
+    assert {name for names in chapters.REPRODUCTIONS.values() for name in names} <= set(EXPERIMENTS)
+    (root / "cpu").mkdir()
+    (root / "cpu" / "dbn-backprop.json").write_text(json.dumps(
+        {"provenance": {"wall_seconds": 2019.9, "device": "cpu (AMD EPYC, 2 cores, 2 torch threads)"}}))
+    monkeypatch.setenv("COMPANION_PROFILE", "full")
+    line = chapters.announce("10", "cpu", root=root)
+    assert "no recorded run of chapter 10" in line
+    assert "reproduce dbn-backprop` (results/cpu/dbn-backprop.json, 34 min on cpu (AMD EPYC" in line
+    assert "reproduce dbn-updown --budget cpu` (not recorded here yet)" in line
+    assert "reproduce" not in chapters.announce("03", "cpu", root=root)  # short enough to run: no reproduction
+    assert "dbn-updown" in capsys.readouterr().out
