@@ -40,6 +40,66 @@ def reproduction_notice(chapter: str, root: str | Path | None = None) -> str | N
     return "; ".join(parts) or None
 
 
+#: set to ``off`` to train with a chapter's full settings on a CPU anyway (hours)
+CPU_BUDGET_VARIABLE = "COMPANION_CPU_BUDGET"
+
+
+def cpu_budget(chapter: str, settings: dict[str, Any], device: Any = None, root: str | Path | None = None,
+               **cpu: Any) -> dict[str, Any]:
+    """The settings a chapter trains with: its full settings cut to a CPU's budget where they take hours.
+
+    In the full profile on a CPU, a chapter listed in :data:`REPRODUCTIONS` trains on
+    all the data but with ``settings`` updated by ``cpu`` (fewer epochs, fewer samples),
+    and says so in a printed line that names the reproductions holding its models at
+    the papers' scale. Anywhere else (the quick profile, a GPU, or
+    ``COMPANION_CPU_BUDGET=off``) ``settings`` come back unchanged.
+
+    Parameters
+    ----------
+    chapter : str
+        Two digits, e.g. ``"05"``.
+    settings : dict
+        The settings :func:`companion.choose` picked for the profile.
+    device : str or torch.device, optional
+        Where the chapter trains (``"auto"`` when None).
+    **cpu
+        The settings to replace, each a key of ``settings``.
+
+    Returns
+    -------
+    dict
+        A new dict; ``settings`` itself is left as it was.
+
+    Raises
+    ------
+    KeyError
+        When a key of ``cpu`` is not a setting (a typo would otherwise train with the full value).
+    """
+    import os
+
+    from ..config import get_device, profile
+
+    unknown = sorted(set(cpu) - set(settings))
+    if unknown:
+        raise KeyError(f"cpu_budget for chapter {chapter}: {', '.join(unknown)} not among the settings "
+                       f"({', '.join(settings)}); name the settings the CPU budget replaces")
+    out = dict(settings)
+    if profile() != "full" or os.environ.get(CPU_BUDGET_VARIABLE, "").strip().lower() in ("off", "0", "no"):
+        return out
+    device = str(get_device("auto") if device in (None, "auto") else device)
+    if device.startswith(("cuda", "mps")):
+        return out
+    out.update(cpu)
+    changes = ", ".join(f"{key} {settings[key]} -> {value}" for key, value in cpu.items() if settings[key] != value)
+    line = (f"full profile on the CPU: the full settings take hours here, so this run keeps all the data but "
+            f"cuts {changes} (set {CPU_BUDGET_VARIABLE}=off to train with the full settings)")
+    papers = reproduction_notice(chapter, root)
+    if papers:
+        line += f"; the models at the papers' scale are recorded by {papers}"
+    print(line)
+    return out
+
+
 class MissingRecordError(FileNotFoundError):
     """A chapter's full-profile record is not in ``results/chapters``."""
 
@@ -130,9 +190,6 @@ def announce(chapter: str, device: str | None = None, root: str | Path | None = 
     if line is None and not device.startswith(("cuda", "mps")):
         line = (f"full profile on the CPU: no recorded run of chapter {chapter} yet (results/chapters/{chapter}.json); "
                 "expect tens of minutes to hours on a laptop")
-        papers = reproduction_notice(chapter, root)
-        if papers:
-            line += f"; its models at the papers' scale are recorded by {papers}"
     if line is not None:
         print(line)
     return line

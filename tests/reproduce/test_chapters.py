@@ -88,9 +88,30 @@ def test_a_chapter_too_long_for_a_cpu_names_the_reproductions_that_record_its_mo
     (root / "cpu" / "dbn-backprop.json").write_text(json.dumps(
         {"provenance": {"wall_seconds": 2019.9, "device": "cpu (AMD EPYC, 2 cores, 2 torch threads)"}}))
     monkeypatch.setenv("COMPANION_PROFILE", "full")
-    line = chapters.announce("10", "cpu", root=root)
-    assert "no recorded run of chapter 10" in line
+    line = chapters.cpu_budget("10", {"epochs": 300}, "cpu", root=root, epochs=10)
+    assert line == {"epochs": 10}
+    line = capsys.readouterr().out
+    assert "epochs 300 -> 10" in line
     assert "reproduce dbn-backprop` (results/cpu/dbn-backprop.json, 34 min on cpu (AMD EPYC" in line
     assert "reproduce dbn-updown --budget cpu` (not recorded here yet)" in line
-    assert "reproduce" not in chapters.announce("03", "cpu", root=root)  # short enough to run: no reproduction
-    assert "dbn-updown" in capsys.readouterr().out
+    chapters.cpu_budget("03", {"epochs": 50}, "cpu", root=root, epochs=10)
+    assert "reproduce" not in capsys.readouterr().out  # a chapter without reproductions names none
+
+
+def test_cpu_budget_cuts_the_full_settings_only_in_the_full_profile_on_a_cpu(root, monkeypatch, capsys):
+    full = {"epochs": 100, "lr": 1e-3}
+    monkeypatch.setenv("COMPANION_PROFILE", "quick")
+    assert chapters.cpu_budget("05", full, "cpu", root=root, epochs=20) == full
+    monkeypatch.setenv("COMPANION_PROFILE", "full")
+    assert chapters.cpu_budget("05", full, "cuda:0", root=root, epochs=20) == full   # a GPU trains in full
+    cut = chapters.cpu_budget("05", full, "cpu", root=root, epochs=20)
+    assert cut == {"epochs": 20, "lr": 1e-3} and full["epochs"] == 100   # a new dict; the caller's is kept
+    out = capsys.readouterr().out
+    assert "epochs 100 -> 20" in out and "reproduce deep-ae" in out and "COMPANION_CPU_BUDGET=off" in out
+    monkeypatch.setenv("COMPANION_CPU_BUDGET", "off")
+    assert chapters.cpu_budget("05", full, "cpu", root=root, epochs=20) == full
+
+
+def test_cpu_budget_refuses_a_setting_the_chapter_does_not_have(root):
+    with pytest.raises(KeyError, match="epoch not among the settings"):
+        chapters.cpu_budget("05", {"epochs": 100}, "cpu", root=root, epoch=20)
