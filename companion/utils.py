@@ -1,7 +1,10 @@
-"""Small helpers shared by the package: model modes, batched evaluation, atomic file writes, given gradients."""
+"""Small helpers shared by the package: model modes, batched evaluation, atomic file writes, given gradients,
+configs read from the constructor's arguments."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import os
 import tempfile
@@ -101,3 +104,50 @@ def given_gradients(value: torch.Tensor, params, grads) -> torch.Tensor:
         if p.shape != g.shape:
             raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(p.shape)}.")
     return _GivenGradients.apply(value, len(params), *params, *grads)
+
+
+@functools.cache
+def init_parameters(cls: type) -> tuple[str, ...]:
+    """The argument names of ``cls``'s constructor, in order.
+
+    Where ``__init__`` passes ``**kwargs`` on, the arguments with defaults of the base
+    classes' constructors that receive them are included (``GaussianHiddenRBM(n_visible,
+    n_hidden, **kwargs)`` takes the RBM core's ``k``, ``persistent``, ...); a base's
+    required arguments are not, since the subclass fills them itself.
+    """
+    names: list[str] = []
+    own = True
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        passes_on = False
+        for p in list(inspect.signature(init).parameters.values())[1:]:
+            if p.kind is p.VAR_KEYWORD:
+                passes_on = True
+            elif p.kind is not p.VAR_POSITIONAL and (own or p.default is not p.empty) and p.name not in names:
+                names.append(p.name)
+        if not passes_on:
+            break
+        own = False
+    return tuple(names)
+
+
+class ConstructorConfig:
+    """A model whose ``config`` is read from its constructor's arguments, as scikit-learn's ``get_params``.
+
+    The model keeps each argument of ``__init__`` (as validated) in the attribute of the same
+    name, or in the one :attr:`_config_attributes` names where that name is taken (the
+    autoencoders' ``loss`` is their loss method); an argument mapped to None is left out
+    (the Boltzmann machine's ``mask``, a buffer that the ``state_dict`` carries). ``type(model)(**model.config)`` then builds
+    the same model, which is how :func:`companion.load` rebuilds a checkpoint; an attribute
+    changed during training (the rating RBMs' ``k`` under a schedule) is in it too.
+    """
+
+    _config_attributes: dict[str, str] = {}
+
+    @property
+    def config(self) -> dict:
+        """``{argument: value}`` for every argument of the constructor, read from the model's attributes."""
+        where = {name: self._config_attributes.get(name, name) for name in init_parameters(type(self))}
+        return {name: getattr(self, attribute) for name, attribute in where.items() if attribute is not None}

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..checks import check_batch, converts_input, number, widths
 from ..corrupt import as_corruption
-from ..utils import batched_apply
+from ..utils import ConstructorConfig, batched_apply
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -63,7 +63,7 @@ def kl_bernoulli(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
 #: units are never exactly off, so a tenth; other codes (ReLU, linear) by absolute value.
 ACTIVE_THRESHOLD = {"sigmoid": 0.1, "other": 1e-3}
 
-class Autoencoder(nn.Module):
+class Autoencoder(ConstructorConfig, nn.Module):
     """Shared behaviour of the deterministic autoencoders.
 
     Parameters
@@ -89,6 +89,8 @@ class Autoencoder(nn.Module):
 
     supports_amp = True
     input_shape: tuple[int, ...] = ()
+    # `loss` is the loss method and `corruption` the Corruption object: config reads these instead
+    _config_attributes = {"loss": "reconstruction_loss", "corruption": "corruption_config"}
 
     def __init__(
         self,
@@ -116,27 +118,26 @@ class Autoencoder(nn.Module):
         sparsity_weight = number(sparsity_weight, "sparsity_weight", 0)
         target_rate = number(target_rate, "target_rate (0 < target_rate < 1)", 0, 1, low_open=True, high_open=True)
         self._corruption = as_corruption(corruption)
-        self.config = {
-            "output": output,
-            "loss": loss,
-            "code_activation": code_activation,
-            "corruption": None if self._corruption is None else self._corruption.as_config(),
-            "sparsity": sparsity,
-            "sparsity_weight": float(sparsity_weight),
-            "target_rate": float(target_rate),
-        }
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.output, self.reconstruction_loss, self.code_activation = output, loss, code_activation
+        self.sparsity, self.sparsity_weight, self.target_rate = sparsity, float(sparsity_weight), float(target_rate)
 
     # -- the two halves -------------------------------------------------------------
     @property
     def corruption(self):
         return self._corruption
 
+    @property
+    def corruption_config(self) -> dict | None:
+        """The corruption as the constructor takes it back: a plain dict, or None."""
+        return None if self._corruption is None else self._corruption.as_config()
+
     def _code(self, a: torch.Tensor) -> torch.Tensor:
-        kind = self.config["code_activation"]
+        kind = self.code_activation
         return torch.relu(a) if kind == "relu" else torch.sigmoid(a) if kind == "sigmoid" else a
 
     def _squash(self, a: torch.Tensor) -> torch.Tensor:
-        out = self.config["output"]
+        out = self.output
         return torch.sigmoid(a) if out == "sigmoid" else torch.tanh(a) if out == "tanh" else a
 
     @converts_input
@@ -161,17 +162,17 @@ class Autoencoder(nn.Module):
     def check_data(self, X: torch.Tensor) -> None:
         """Validate a whole data set once (shape, finite values, [0, 1] for BCE); used by ``fit``."""
         check_batch(X, self.input_shape, f"{type(self).__name__} data",
-                    unit_interval=self.config["loss"] == "bce", values=True)
+                    unit_interval=self.reconstruction_loss == "bce", values=True)
 
     def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
         """The sparsity term for a batch of codes ``z`` (N x m, or N x C x H x W), a scalar."""
-        kind, weight = self.config["sparsity"], self.config["sparsity_weight"]
+        kind, weight = self.sparsity, self.sparsity_weight
         if kind is None or weight == 0:
             return z.new_zeros(())
         z = z.reshape(len(z), -1).float()
         if kind == "l1":
             return weight * z.abs().sum(1).mean()
-        return weight * kl_bernoulli(self.config["target_rate"], z.mean(0)).sum()
+        return weight * kl_bernoulli(self.target_rate, z.mean(0)).sum()
 
     @converts_input
     def loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -188,7 +189,7 @@ class Autoencoder(nn.Module):
             with a sparsity penalty, ``penalty``.
         """
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        bce = self.config["loss"] == "bce"
+        bce = self.reconstruction_loss == "bce"
         check_batch(x, self.input_shape, f"{type(self).__name__}.loss", unit_interval=bce)
         x_in = self._corruption(x) if (self._corruption is not None and self.training) else x
         z = self._code(self.encoder(x_in))
@@ -200,7 +201,7 @@ class Autoencoder(nn.Module):
             rec = F.mse_loss(x_hat.float(), x.float())
         sse = (x_hat.detach().float() - x.float()).pow(2).reshape(len(x), -1).sum(1).mean()
         metrics = {"sse": sse}
-        if self.config["sparsity"] is not None:
+        if self.sparsity is not None:
             penalty = self.sparsity_penalty(z)
             metrics["penalty"] = penalty.detach()
             return rec + penalty, metrics
@@ -238,7 +239,7 @@ class Autoencoder(nn.Module):
         """
         codes = self.transform(X).reshape(len(X), -1)
         if threshold is None:
-            threshold = ACTIVE_THRESHOLD["sigmoid" if self.config["code_activation"] == "sigmoid" else "other"]
+            threshold = ACTIVE_THRESHOLD["sigmoid" if self.code_activation == "sigmoid" else "other"]
         active = (codes.abs() > threshold).float()
         freq = active.mean(0)
         return {
@@ -276,18 +277,18 @@ class DenseAutoencoder(Autoencoder):
         dims = widths(dims, "at least an input and a code width, all positive integers")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: use one of {sorted(_ACTIVATIONS)}.")
-        self.config = {"dims": dims, "activation": activation, **self.config}
+        self.dims, self.activation = dims, activation
         self.input_shape = (dims[0],)
         self.encoder = mlp(dims, activation)
         self.decoder = mlp(dims[::-1], activation)
 
     @property
     def code_size(self) -> int:
-        return self.config["dims"][-1]
+        return self.dims[-1]
 
     @property
     def n_inputs(self) -> int:
-        return self.config["dims"][0]
+        return self.dims[0]
 
 
 class DeepAutoencoder(DenseAutoencoder):
@@ -315,7 +316,7 @@ class DeepAutoencoder(DenseAutoencoder):
             entries of ``dims``. The encoder's layer i computes ``x W_i + c_i``; the
             decoder's mirror layer computes ``h W_i^T + b_i`` (tied at the start).
         """
-        dims = self.config["dims"]
+        dims = self.dims
         if len(layers) != len(dims) - 1:
             raise ValueError(f"{len(dims) - 1} RBMs are needed for dims={dims}, got {len(layers)}.")
         enc = [m for m in self.encoder if isinstance(m, nn.Linear)]

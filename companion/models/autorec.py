@@ -24,7 +24,7 @@ from torch import nn
 
 from ..checks import number, positive_int
 from ..data.ratings import RatingMatrix, check_aligned, check_ratings, check_users, evidence_and_targets, rated_entries
-from ..utils import batched_apply
+from ..utils import ConstructorConfig, batched_apply
 
 
 def masked_squared_error(prediction: torch.Tensor, ratings: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ def masked_squared_error(prediction: torch.Tensor, ratings: torch.Tensor) -> tor
     return ((ratings - prediction) * (ratings > 0)) ** 2
 
 
-class AutoRec(nn.Module):
+class AutoRec(ConstructorConfig, nn.Module):
     """An autoencoder recommender: I-AutoRec (each item a case) or U-AutoRec (each user a case).
 
     Parameters
@@ -65,9 +65,7 @@ class AutoRec(nn.Module):
             (n_users, "n_users"), (n_items, "n_items"), (n_hidden, "n_hidden"), (n_levels, "n_levels")))
         self.reg = number(reg, "reg", 0)
         self.item_based, self.n_levels = bool(item_based), n_levels
-        self.n_users, self.n_items = n_users, n_items
-        self.config = dict(n_users=n_users, n_items=n_items, n_hidden=n_hidden, item_based=self.item_based,
-                           reg=self.reg, n_levels=n_levels)
+        self.n_users, self.n_items, self.n_hidden = n_users, n_items, n_hidden  # config reads them back
         n_in = n_users if item_based else n_items
         self.n_cases = n_items if item_based else n_users
         self.encoder = nn.Linear(n_in, n_hidden)

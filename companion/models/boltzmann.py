@@ -28,6 +28,7 @@ from torch import nn
 from ..checks import number, positive_int, require_finite
 from ..likelihood import MAX_EXACT_UNITS, binary_states
 from ..likelihood import check_enumerable as _check_enumerable
+from ..utils import ConstructorConfig
 
 STATISTICS = ("exact", "gibbs")
 
@@ -76,7 +77,7 @@ def check_binary(x, n: int, name: str, values: bool | None = None) -> torch.Tens
     return x
 
 
-class BoltzmannMachine(nn.Module):
+class BoltzmannMachine(ConstructorConfig, nn.Module):
     """A fully connected Boltzmann machine (Ackley, Hinton & Sejnowski 1985).
 
     Parameters
@@ -114,6 +115,8 @@ class BoltzmannMachine(nn.Module):
     which changes W and b but not the family of distributions).
     """
 
+    _config_attributes = {"mask": None}  # the mask is a buffer: the state_dict carries it, not the config
+
     def __init__(
         self,
         n_visible: int,
@@ -140,10 +143,8 @@ class BoltzmannMachine(nn.Module):
         if mask.shape != (n, n) or not torch.equal(mask, mask.T) or mask.diagonal().any():
             raise ValueError(f"mask must be a symmetric ({n}, {n}) boolean matrix with a False diagonal.")
         self.n_visible, self.n_hidden, self.n_units = n_visible, n_hidden, n
-        self.config = {
-            "n_visible": n_visible, "n_hidden": n_hidden, "statistics": statistics,
-            "gibbs_sweeps": int(gibbs_sweeps), "n_chains": int(n_chains), "init_std": float(init_std),
-        }
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.statistics, self.gibbs_sweeps, self.n_chains, self.init_std = statistics, gibbs_sweeps, n_chains, init_std
         self.register_buffer("mask", mask)
         self.upper = nn.Parameter(torch.randn(n, n) * init_std)
         self.bias = nn.Parameter(torch.zeros(n))
@@ -364,15 +365,15 @@ class BoltzmannMachine(nn.Module):
         """
         v = batch[0] if isinstance(batch, (tuple, list)) else batch
         v = check_binary(v, self.n_visible, "BoltzmannMachine.loss").to(self.bias)
-        if self.config["statistics"] == "exact":
+        if self.statistics == "exact":
             nll = self.free_energy(v).mean() + self.log_partition()
             return nll, {"nll": nll.detach()}
-        sweeps = self.config["gibbs_sweeps"]
+        sweeps = self.gibbs_sweeps
         with torch.no_grad():
             h0 = torch.randint(0, 2, (len(v), self.n_hidden), device=v.device).to(v)
             positive = self.gibbs(torch.cat([v, h0], 1), sweeps, clamp_visible=True)
-            if len(self.chains) != self.config["n_chains"]:
-                self.chains = torch.randint(0, 2, (self.config["n_chains"], self.n_units), device=v.device).to(v)
+            if len(self.chains) != self.n_chains:
+                self.chains = torch.randint(0, 2, (self.n_chains, self.n_units), device=v.device).to(v)
             self.chains = self.gibbs(self.chains, sweeps)
         gap = self.energy(positive).mean() - self.energy(self.chains).mean()
         return gap, {"energy_gap": gap.detach()}

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..data.ratings import RatingMatrix, check_aligned
+from ..utils import ConstructorConfig
 
 
 def _ratings(R, name: str) -> RatingMatrix:
@@ -98,7 +99,7 @@ class BiasBaseline(_Fitted):
         return out.clamp(*self.clip) if self.clip else out
 
 
-class MatrixFactorization(nn.Module, _Fitted):
+class MatrixFactorization(ConstructorConfig, nn.Module, _Fitted):
     """Biased matrix factorization :math:`\\hat r_{ui} = \\mu + b_u + b_i + p_u^\\top q_i`, trained with torch.
 
     The loss per rating is that of Funk's SVD as in Surprise's ``SVD``,
@@ -129,9 +130,9 @@ class MatrixFactorization(nn.Module, _Fitted):
         for name, value in (("n_users", n_users), ("n_items", n_items), ("n_factors", n_factors)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        self.reg, self.clip = reg, clip
-        self.config = dict(n_users=n_users, n_items=n_items, n_factors=n_factors, reg=reg, init_std=init_std,
-                           clip=clip)
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.n_users, self.n_items, self.n_factors, self.reg, self.init_std, self.clip = (
+            n_users, n_items, n_factors, reg, init_std, clip)
         self.P = nn.Parameter(torch.randn(n_users, n_factors) * init_std)
         self.Q = nn.Parameter(torch.randn(n_items, n_factors) * init_std)
         self.user_bias = nn.Parameter(torch.zeros(n_users))

@@ -109,12 +109,9 @@ class ConvAutoencoder(Autoencoder):
         padding = positive_int(padding, "padding", 0)
         if code_size is not None:
             code_size = positive_int(code_size, "code_size (must be positive)")
-        self.config = {
-            "channels": channels, "kernel_size": int(kernel_size), "stride": int(stride),
-            "padding": int(padding), "code_size": None if code_size is None else int(code_size),
-            "input_shape": list(input_shape), "activation": activation, **self.config,
-        }
-        self.input_shape = input_shape
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.channels, self.kernel_size, self.stride, self.padding = channels, kernel_size, stride, padding
+        self.code_size, self.input_shape, self.activation = code_size, input_shape, activation
         convs, sizes = conv_stack(input_shape[0], channels, kernel_size, stride, padding, activation,
                                   input_shape[1:])
         deconvs = deconv_stack(channels, input_shape[0], kernel_size, stride, padding, activation, sizes)
@@ -130,7 +127,7 @@ class ConvAutoencoder(Autoencoder):
 
     @property
     def code_shape(self) -> tuple[int, ...]:
-        code = self.config["code_size"]
+        code = self.code_size
         return (code,) if code is not None else self.feature_shape
 
     def first_layer_filters(self) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..checks import check_unit_batch, converts_input, number, positive_int
-from ..utils import given_gradients
+from ..utils import ConstructorConfig, given_gradients
 from .dbm_likelihood import DBMLikelihood, _log_marginal, layer_input
 from .rbm import BernoulliRBM, bernoulli
 
@@ -67,7 +67,7 @@ class _DoubledRBM(BernoulliRBM):
         return torch.addmm(self.b, h, self.W.t(), alpha=self.down)
 
 
-class DBM(DBMLikelihood, nn.Module):
+class DBM(ConstructorConfig, DBMLikelihood, nn.Module):
     """Deep Boltzmann machine with binary visible and hidden layers.
 
     Parameters
@@ -98,8 +98,9 @@ class DBM(DBMLikelihood, nn.Module):
         n_chains, mean_field_steps, gibbs_steps = (positive_int(v, name) for v, name in (
             (n_chains, "n_chains"), (mean_field_steps, "mean_field_steps"), (gibbs_steps, "gibbs_steps")))
         weight_cost, init_std = number(weight_cost, "weight_cost", 0), number(init_std, "init_std", 0)
-        self.config = dict(layer_sizes=sizes, n_chains=n_chains, mean_field_steps=mean_field_steps,
-                           gibbs_steps=gibbs_steps, weight_cost=weight_cost, init_std=init_std)
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.n_chains, self.mean_field_steps, self.gibbs_steps = n_chains, mean_field_steps, gibbs_steps
+        self.weight_cost, self.init_std = weight_cost, init_std
         self.layer_sizes, self.n_visible, self.n_layers = sizes, sizes[0], len(sizes) - 1
         self.weights = nn.ParameterList(nn.Parameter(torch.randn(m, n) * init_std) for m, n in zip(sizes, sizes[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in sizes)
@@ -145,7 +146,7 @@ class DBM(DBMLikelihood, nn.Module):
 
     # ------------------------------------------------------------------ inference
     def _mean_field(self, v: torch.Tensor, steps: int | None = None, init=None) -> list[torch.Tensor]:
-        steps = self.config["mean_field_steps"] if steps is None else steps
+        steps = self.mean_field_steps if steps is None else steps
         W, b, L = self.weights, self.biases, self.n_layers
         if init is None:
             mus = [v]
@@ -231,11 +232,11 @@ class DBM(DBMLikelihood, nn.Module):
         return -_log_marginal(self.weights, self.biases, mus, ()) - entropy
 
     def _advance_chains(self, like: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        n = self.config["n_chains"]
+        n = self.n_chains
         c = self.chains
         if c.ndim != 2 or len(c) != n or c.dtype != like.dtype or c.device != like.device:
             self.chains = bernoulli(like.new_full((n, sum(self.layer_sizes)), 0.5), generator)
-        states = self.gibbs(list(self.chains.split(self.layer_sizes, 1)), self.config["gibbs_steps"], generator)
+        states = self.gibbs(list(self.chains.split(self.layer_sizes, 1)), self.gibbs_steps, generator)
         self.chains = torch.cat(states, 1)
         return states
 
@@ -284,8 +285,8 @@ class DBM(DBMLikelihood, nn.Module):
                       for l in range(L)]
             grad_b = [x.mean(0) - mu.mean(0) for x, mu in zip(fantasy, mus)]
         loss = given_gradients(value, (*W, *b), (*grad_W, *grad_b))
-        if self.config["weight_cost"]:
-            loss = loss + 0.5 * self.config["weight_cost"] * sum((w**2).sum() for w in W)
+        if self.weight_cost:
+            loss = loss + 0.5 * self.weight_cost * sum((w**2).sum() for w in W)
         return loss, {"recon": recon, "free_energy": free}
 
     def pretrain(self, X: torch.Tensor, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 100, k: int = 1,
@@ -325,8 +326,8 @@ class DBM(DBMLikelihood, nn.Module):
         for l in range(L):
             bottom, top = l == 0 and L > 1, l == L - 1 and L > 1
             rbm = _DoubledRBM(self.layer_sizes[l], self.layer_sizes[l + 1], up=2 if bottom else 1,
-                              down=2 if top else 1, k=k, weight_cost=self.config["weight_cost"],
-                              init_std=self.config["init_std"]).to(dtype)
+                              down=2 if top else 1, k=k, weight_cost=self.weight_cost,
+                              init_std=self.init_std).to(dtype)
             rbm.init_visible_bias(x)
             histories.append((fit_fn or fit)(rbm, x, epochs=epochs, lr=lr, batch_size=batch_size, **fit_kwargs))
             rbms.append(rbm)
@@ -361,6 +362,5 @@ class DBM(DBMLikelihood, nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        c = self.config
-        return (f"layer_sizes={self.layer_sizes}, n_chains={c['n_chains']}, "
-                f"mean_field_steps={c['mean_field_steps']}, gibbs_steps={c['gibbs_steps']}")
+        return (f"layer_sizes={self.layer_sizes}, n_chains={self.n_chains}, "
+                f"mean_field_steps={self.mean_field_steps}, gibbs_steps={self.gibbs_steps}")

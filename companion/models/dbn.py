@@ -26,7 +26,7 @@ from torch import nn
 from ..checks import as_data, check_batch
 from ..likelihood import binary_states, check_enumerable
 from ..train import History, fit
-from ..utils import batched_apply
+from ..utils import ConstructorConfig, batched_apply
 from .autoencoders import DeepAutoencoder
 from .classifier import Classifier, check_labels, one_hot
 from .rbm import BernoulliRBM, GaussianHiddenRBM, bernoulli
@@ -50,8 +50,6 @@ class LabelledRBM(BernoulliRBM):
             raise ValueError(f"n_labels must be an integer >= 2, got {n_labels!r}.")
         super().__init__(n_features + n_labels, n_hidden, **kwargs)
         self.n_features, self.n_labels = n_features, n_labels
-        rest = {k: v for k, v in self.config.items() if k != "n_visible"}
-        self.config = {"n_features": n_features, "n_labels": n_labels, **rest}
 
     def p_v_given_h(self, h: torch.Tensor) -> torch.Tensor:
         """``[sigmoid(x input), softmax(label input)]``, shape (N, n_features + n_labels)."""
@@ -83,7 +81,7 @@ class LabelledRBM(BernoulliRBM):
         return torch.cat(out)
 
 
-class DBN(nn.Module):
+class DBN(ConstructorConfig, nn.Module):
     """Deep belief network built from companion RBMs.
 
     Parameters
@@ -130,9 +128,9 @@ class DBN(nn.Module):
             raise ValueError(f"top_hidden={top_hidden!r}: use 'bernoulli' or 'gaussian'.")
         if top_hidden == "gaussian" and n_labels is not None:
             raise ValueError("a labelled DBN needs a binary top layer; use top_hidden='bernoulli'.")
-        self.config = dict(layer_sizes=sizes, n_labels=n_labels, k=k, weight_cost=weight_cost,
-                           top_hidden=top_hidden, init_std=init_std)
-        self.layer_sizes, self.n_labels = sizes, n_labels
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.layer_sizes, self.n_labels, self.k, self.weight_cost = sizes, n_labels, k, weight_cost
+        self.top_hidden, self.init_std = top_hidden, init_std
         kw = dict(k=k, weight_cost=weight_cost, init_std=init_std)
         rbms: list[BernoulliRBM] = [BernoulliRBM(a, b, **kw) for a, b in zip(sizes[:-2], sizes[1:-1])]
         if n_labels is not None:
@@ -363,7 +361,7 @@ class DBN(nn.Module):
         n_classes = n_classes or self.n_labels
         if n_classes is None:
             raise ValueError("this DBN has no label units: pass n_classes.")
-        if self.config["top_hidden"] != "bernoulli":
+        if self.top_hidden != "bernoulli":
             raise ValueError("to_classifier needs logistic hidden units (top_hidden='bernoulli').")
         net = Classifier.mlp(self.layer_sizes, n_classes, "sigmoid", dropout, input_dropout).to(self.top.W.device, self.top.W.dtype)
         if not pretrained:
@@ -389,7 +387,7 @@ class DBN(nn.Module):
         """
         if self.n_labels is not None:
             raise ValueError("to_autoencoder needs an unlabelled DBN (n_labels=None).")
-        code = "linear" if self.config["top_hidden"] == "gaussian" else "sigmoid"
+        code = "linear" if self.top_hidden == "gaussian" else "sigmoid"
         kwargs.setdefault("code_activation", code)
         ae = DeepAutoencoder(self.layer_sizes, **kwargs).to(self.top.W.device, self.top.W.dtype)
         return ae.load_rbm_stack([(r.W.detach(), r.b.detach(), r.c.detach()) for r in self.rbms])
@@ -411,7 +409,7 @@ class DBN(nn.Module):
         initialised as the transpose of the first, it equals the first RBM's
         log-likelihood, and training the second RBM raises it (Hinton et al. 2006).
         """
-        if self.n_labels is not None or self.config["top_hidden"] != "bernoulli":
+        if self.n_labels is not None or self.top_hidden != "bernoulli":
             raise ValueError("variational_bound is for unlabelled DBNs with binary units.")
         for n in self.layer_sizes[1:-1]:
             check_enumerable(n, f"the bound over a hidden layer of {n} units", "The bound is for tiny models")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..checks import positive_int, require_finite
+from ..utils import ConstructorConfig
 
 MODES = ("async", "sync")
 
@@ -118,7 +119,7 @@ class RecallResult:
     two_cycle: torch.Tensor
 
 
-class HopfieldNetwork(nn.Module):
+class HopfieldNetwork(ConstructorConfig, nn.Module):
     """A Hopfield network of ``n_units`` ±1 units (Hopfield 1982).
 
     Parameters
@@ -148,7 +149,6 @@ class HopfieldNetwork(nn.Module):
         n_units = positive_int(n_units, "n_units", 2)
         self.n_units = n_units
         self.n_patterns = 0
-        self.config = {"n_units": n_units}
         self.register_buffer("weight", torch.zeros(n_units, n_units))
         self.register_buffer("bias", torch.zeros(n_units))
 

@@ -37,7 +37,6 @@ class ItemSoftmaxRBM(SoftmaxRBM):
     def __init__(self, n_users: int, n_hidden: int = 100, **kwargs):
         super().__init__(n_users, n_hidden, **kwargs)
         self.n_users = self.n_items
-        self.config = {"n_users": self.config.pop("n_items"), **self.config}
 
     def _cases(self, R) -> torch.Tensor:
         """The item vectors of a (n_users, n_items) ratings matrix: its transpose, (n_items, n_users)."""

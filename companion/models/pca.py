@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 from ..checks import converts_input
+from ..utils import ConstructorConfig
 from .autoencoders import check_batch
 
 
-class PCA(nn.Module):
+class PCA(ConstructorConfig, nn.Module):
     """Principal component analysis fitted by SVD, with an encoder/decoder interface.
 
     With :math:`\\mu` the data mean and :math:`U_m` the top ``m`` right singular
@@ -30,7 +31,7 @@ class PCA(nn.Module):
         super().__init__()
         if int(n_components) < 1:
             raise ValueError(f"n_components must be >= 1, got {n_components}.")
-        self.config = {"n_components": int(n_components)}
+        self.n_components = int(n_components)  # config reads it back (ConstructorConfig)
         self.register_buffer("mean", torch.empty(0))
         self.register_buffer("components", torch.empty(0))  # (m, D), rows orthonormal
         self.register_buffer("explained_variance", torch.empty(0))
@@ -52,7 +53,7 @@ class PCA(nn.Module):
         X = torch.as_tensor(X)
         if X.ndim != 2:
             raise ValueError(f"PCA.fit expects (N, D) data, got shape {tuple(X.shape)}.")
-        m = self.config["n_components"]
+        m = self.n_components
         if m > min(X.shape):
             raise ValueError(f"n_components={m} exceeds min(N, D) = {min(X.shape)}.")
         check_batch(X, X.shape[1], "PCA.fit")

@@ -131,7 +131,7 @@ class BernoulliRBM(RBM):
         with torch.no_grad():
             pre0 = self.hidden_input(v0)
             p_h0 = self._hidden_mean(pre0)
-            persistent = self.config["persistent"]  # PCD's chains do not start at the data: no h0 to draw
+            persistent = self.persistent  # PCD's chains do not start at the data: no h0 to draw
             v_neg, first = self.negative_chain(v0, None if persistent else self._hidden_sample(p_h0, generator),
                                                generator)
             pre_neg = self.hidden_input(v_neg)

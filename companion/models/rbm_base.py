@@ -7,8 +7,9 @@ block Gibbs sampling, the penalties (weight cost, sparsity target) and the
 monitoring that needs no partition function. The models are short subclasses:
 :class:`~companion.models.rbm.BernoulliRBM` and ``GaussianHiddenRBM``
 (:mod:`companion.models.rbm`), ``GaussianBernoulliRBM`` and ``SpikeSlabRBM``
-(real-valued visible units), the labelled top RBM of a DBN and the doubled RBMs
-of a DBM's pretraining.
+(real-valued visible units), the labelled top RBM of a DBN, the doubled RBMs
+of a DBM's pretraining and the rating RBMs of collaborative filtering
+(:mod:`companion.models.rbm_cf`, whose users' unrated items are absent visibles).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import converts_input, number, positive_int
+from ..utils import ConstructorConfig
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -27,7 +29,7 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     return torch.lt(u, p, out=u)
 
 
-class RBM(nn.Module):
+class RBM(ConstructorConfig, nn.Module):
     """What every RBM of the course shares: parameters, the negative chain, the penalties, monitoring.
 
     A subclass supplies its energy, free energy (``_free_energy``), the visible conditional
@@ -87,13 +89,11 @@ class RBM(nn.Module):
         sparsity_cost = number(sparsity_cost, "sparsity_cost", 0)
         sparsity_decay = number(sparsity_decay, "sparsity_decay", 0, 1, high_open=True)
         init_std = number(init_std, "init_std", 0)
-        persistent = bool(persistent)
-        self.config = dict(
-            n_visible=n_visible, n_hidden=n_hidden, k=k, persistent=persistent, n_chains=n_chains,
-            weight_cost=weight_cost, sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
-            sparsity_decay=sparsity_decay, init_std=init_std,
-        )
-        self.n_visible, self.n_hidden = n_visible, n_hidden
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.n_visible, self.n_hidden, self.k, self.persistent, self.n_chains = (
+            n_visible, n_hidden, k, bool(persistent), n_chains)
+        self.weight_cost, self.init_std = weight_cost, init_std
+        self.sparsity_target, self.sparsity_cost, self.sparsity_decay = sparsity_target, sparsity_cost, sparsity_decay
         self.W = nn.Parameter(torch.randn(n_visible, n_hidden) * init_std)
         self.b = nn.Parameter(torch.zeros(n_visible))
         self.c = nn.Parameter(torch.zeros(n_hidden))
@@ -176,18 +176,24 @@ class RBM(nn.Module):
     eval_loss_name = "recon"
 
     def negative_chain(self, v0: torch.Tensor, h0: torch.Tensor | None = None,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                       generator: torch.Generator | None = None, mask: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The negative sample for one update, and the first sweep's visible mean (a reconstruction of ``v0``).
 
         CD-k runs ``k`` sweeps of :meth:`_gibbs_step` from the data (its first hidden sample ``h0``,
         when given, is the one the positive phase drew); PCD continues the persistent chains
-        instead, and returns no reconstruction.
+        instead, and returns no reconstruction. ``mask`` (CD only; 1 where a visible exists, 0
+        where it is absent, broadcastable to ``v0``) keeps absent visibles at zero in every
+        sample: a rating RBM's user has visibles only for the items they rated.
         """
-        persistent = self.config["persistent"]
+        persistent = self.persistent
+        if persistent and mask is not None:
+            raise ValueError("negative_chain: a mask of absent visibles needs CD (persistent chains belong to "
+                             "no one case, so no case's mask applies to them)")
         if persistent:
             # the chain count is fixed at the first update (n_chains, else that batch's size), so a
             # short last batch does not restart the chains; they restart only on a new dtype/device
-            n = self.config["n_chains"]
+            n = self.n_chains
             c = self.chains
             if c.ndim != 2 or c.dtype != v0.dtype or c.device != v0.device or (n and len(c) != n):
                 self.chains = self._chain_start(n or len(v0), v0, generator)
@@ -195,8 +201,10 @@ class RBM(nn.Module):
         else:
             v = v0
         first = None
-        for step in range(self.config["k"]):
+        for step in range(self.k):
             v, mean = self._gibbs_step(v, generator) if h0 is None or step else self._gibbs_step(v, generator, h0)
+            if mask is not None:
+                v = v * mask
             if step == 0:
                 first = mean
         if persistent:
@@ -217,15 +225,15 @@ class RBM(nn.Module):
 
         ``hidden_input`` is the batch's hidden input *with* gradient where the caller has it.
         """
-        if self.config["weight_cost"]:
-            loss = loss + 0.5 * self.config["weight_cost"] * (self.W**2).sum()
-        if self.config["sparsity_target"] is not None and self.config["sparsity_cost"]:
+        if self.weight_cost:
+            loss = loss + 0.5 * self.weight_cost * (self.W**2).sum()
+        if self.sparsity_target is not None and self.sparsity_cost:
             pre = self.hidden_input(v0) if hidden_input is None else hidden_input
             loss = loss + self._sparsity_penalty(self._hidden_mean(pre))
         return loss
 
     def _sparsity_penalty(self, p_h: torch.Tensor) -> torch.Tensor:
-        decay, rho = self.config["sparsity_decay"], self.config["sparsity_target"]
+        decay, rho = self.sparsity_decay, self.sparsity_target
         q_batch = p_h.mean(0)
         if self.hidden_mean.shape != q_batch.shape:
             self.hidden_mean = q_batch.detach().clone()
@@ -234,7 +242,7 @@ class RBM(nn.Module):
         q = q.clamp(1e-6, 1 - 1e-6)
         # cross-entropy CE(rho, q); its derivative in unit j's input is proportional to q_j - rho
         ce = -(rho * torch.log(q) + (1 - rho) * torch.log1p(-q)).sum()
-        return self.config["sparsity_cost"] * ce / (1 - decay)
+        return self.sparsity_cost * ce / (1 - decay)
 
     @torch.no_grad()
     def free_energy_gap(self, train: torch.Tensor, held_out: torch.Tensor) -> float:
@@ -242,5 +250,5 @@ class RBM(nn.Module):
         return (self.free_energy(held_out).mean() - self.free_energy(train).mean()).item()
 
     def extra_repr(self) -> str:
-        mode = "PCD" if self.config["persistent"] else "CD"
-        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, {mode}-{self.config['k']}"
+        mode = "PCD" if self.persistent else "CD"
+        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, {mode}-{self.k}"

@@ -21,9 +21,10 @@ softmax over K runs over a non-innermost dimension, 3x faster on a CPU). With th
 :class:`SoftmaxRBM` is this model with K = 5 rating states;
 :class:`BinaryRatingRBM` is the like/dislike version of the course's source
 material (one logistic unit per item, like = rating >= 3), done with the mask
-instead of the source's -1 entries. Both train through :func:`companion.fit`
-with CD-k: the loss is the free-energy surrogate whose gradient is exactly
-data statistics minus model statistics (:func:`given_gradients`).
+instead of the source's -1 entries. Both are short subclasses of the RBM core
+(:class:`~companion.models.rbm_base.RBM`) and train through :func:`companion.fit`
+with its CD-k chain: the loss is the free-energy surrogate whose gradient is
+exactly data statistics minus model statistics (:func:`given_gradients`).
 """
 
 from __future__ import annotations
@@ -32,34 +33,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import number, positive_int
+from ..checks import positive_int
 from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, evidence_and_targets, rated_entries
 from ..utils import batched_apply, given_gradients
-from .rbm_base import bernoulli
+from .rbm_base import RBM, bernoulli
 
 
-class _RatingRBM(nn.Module):
-    """What the binary and the softmax rating RBMs share; ``n_states`` visible states per item."""
+class _RatingRBM(RBM):
+    """What the binary and the softmax rating RBMs share; ``n_states`` visible states per item.
 
-    supports_amp = False
+    The chain, the Gibbs step and the weight cost are the RBM core's
+    (:class:`~companion.models.rbm_base.RBM`), with the user's unrated items as
+    absent visibles (``negative_chain``'s ``mask``); the weights are the core's
+    (n_states * n_items, n_hidden) matrix laid out as (n_states, n_items, n_hidden).
+    """
+
     n_states = 1
     batch_weight = staticmethod(rated_entries)  # val_mse: a mean over ratings, not over users
 
     def __init__(self, n_items: int, n_hidden: int = 100, *, k: int = 1, weight_cost: float = 0.001,
                  init_std: float = 0.01, n_levels: int = 5, per_item: bool = False):
-        super().__init__()
-        n_items, n_hidden, k, n_levels = (positive_int(v, name) for v, name in (
-            (n_items, "n_items"), (n_hidden, "n_hidden"), (k, "k"), (n_levels, "n_levels")))
-        weight_cost, init_std = number(weight_cost, "weight_cost", 0), number(init_std, "init_std", 0)
-        self.n_items, self.n_hidden, self.k, self.n_levels = n_items, n_hidden, k, n_levels
-        self.weight_cost = weight_cost
-        self.per_item = per_item
-        self.config = dict(n_items=n_items, n_hidden=n_hidden, k=k, weight_cost=weight_cost,
-                           init_std=init_std, n_levels=n_levels, per_item=per_item)
-        K = self.n_states
-        self.W = nn.Parameter(torch.randn(K, n_items, n_hidden) * init_std)
-        self.b = nn.Parameter(torch.zeros(K, n_items))
-        self.c = nn.Parameter(torch.zeros(n_hidden))
+        n_items, n_levels = positive_int(n_items, "n_items"), positive_int(n_levels, "n_levels")
+        super().__init__(self.n_states * n_items, n_hidden, k=k, weight_cost=weight_cost, init_std=init_std)
+        self.n_items, self.n_levels, self.per_item = n_items, n_levels, per_item
+        # the core's (K * n_items, n_hidden) weights, state-major, drawn in the same order as before
+        self.W = nn.Parameter(self.W.detach().reshape(self.n_states, n_items, self.n_hidden))
+        self.b = nn.Parameter(self.b.detach().reshape(self.n_states, n_items))
 
     # ------------------------------------------------------------------ encoding
     def encode(self, ratings: torch.Tensor) -> torch.Tensor:
@@ -74,6 +73,9 @@ class _RatingRBM(nn.Module):
         """One draw of the visible states from their probabilities, same shape (from ``generator``, if given)."""
         raise NotImplementedError
 
+    def _visible_sample(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_states(probs, generator)  # the core's Gibbs step draws the visibles through this
+
     # ------------------------------------------------------------------ equations
     def hidden_input(self, V: torch.Tensor) -> torch.Tensor:
         """``c_j + sum_{k,i} V_ki W_kij``: (N, n_states, n_items) -> (N, n_hidden).
@@ -87,10 +89,6 @@ class _RatingRBM(nn.Module):
         flat = torch.addmm(self.b.reshape(-1), h, self.W.reshape(-1, self.n_hidden).t())
         return flat.reshape(len(h), self.n_states, self.n_items)
 
-    def p_h_given_v(self, V: torch.Tensor) -> torch.Tensor:
-        """:math:`p(h_j = 1 \\mid V)`, shape (N, n_hidden)."""
-        return torch.sigmoid(self.hidden_input(V))
-
     def p_v_given_h(self, h: torch.Tensor) -> torch.Tensor:
         """Visible state probabilities for *every* item (rated or not), (N, n_states, n_items)."""
         return self.visible_probs(self.visible_input(h))
@@ -100,11 +98,8 @@ class _RatingRBM(nn.Module):
         flat = V.reshape(len(V), -1)
         return -(flat @ self.b.reshape(-1)) - h @ self.c - ((flat @ self.W.reshape(-1, self.n_hidden)) * h).sum(1)
 
-    def free_energy(self, V: torch.Tensor) -> torch.Tensor:
-        """:math:`F(V) = -\\sum_{ki} V_{ki} b_{ki} - \\sum_j \\operatorname{softplus}(c_j + \\sum_{ki} V_{ki} W_{kij})`, shape (N,)."""
-        return self._free_energy(V, self.hidden_input(V))
-
     def _free_energy(self, V: torch.Tensor, hidden_input: torch.Tensor) -> torch.Tensor:
+        """:math:`F(V) = -\\sum_{ki} V_{ki} b_{ki} - \\sum_j \\operatorname{softplus}(c_j + \\sum_{ki} V_{ki} W_{kij})`."""
         return -(V.reshape(len(V), -1) @ self.b.reshape(-1)) - F.softplus(hidden_input).sum(1)
 
     # ------------------------------------------------------------------ learning
@@ -170,17 +165,10 @@ class _RatingRBM(nn.Module):
         V0 = V0 * m  # whatever sits at an unrated entry is removed here, before any statistic
         pre0 = self.hidden_input(V0)
         p_h0 = torch.sigmoid(pre0)
-        h = bernoulli(p_h0, generator)
-        p_first = None
-        for step in range(self.k):
-            p_v = self.p_v_given_h(h)
-            if step == 0:
-                p_first = p_v
-            V = self.sample_states(p_v, generator) * m  # only the rated items exist in a user's RBM
-            pre = self.hidden_input(V)
-            p_h = torch.sigmoid(pre)
-            if step + 1 < self.k:
-                h = bernoulli(p_h, generator)
+        # the core's CD-k chain; only the rated items exist in a user's RBM, so the others stay zero
+        V, p_first = self.negative_chain(V0, bernoulli(p_h0, generator), generator, mask=m)
+        pre = self.hidden_input(V)
+        p_h = torch.sigmoid(pre)
         n = len(V0)
         flat0, flat = V0.reshape(n, -1), V.reshape(n, -1)
         grad_W = torch.addmm(flat.t() @ p_h, flat0.t(), p_h0, beta=1 / n, alpha=-1 / n)
@@ -222,9 +210,7 @@ class _RatingRBM(nn.Module):
             grads, info = self.cd_gradients(V0, mask, generator)
             mse = self._error(self._point(info["p_first"]), R, mask)
         loss = given_gradients(info["value"], (self.W, self.b, self.c), grads)
-        if self.weight_cost:
-            loss = loss + 0.5 * self.weight_cost * (self.W**2).sum()
-        return loss, {"mse": mse}
+        return self._with_penalties(loss, V0), {"mse": mse}
 
     # ------------------------------------------------------------------ prediction
     def _point(self, probs: torch.Tensor) -> torch.Tensor:
@@ -322,7 +308,7 @@ class _RatingRBM(nn.Module):
         user_callback = fit_kwargs.pop("callback", None)
 
         def set_k(k: int) -> None:
-            self.k = self.config["k"] = k  # the config too, so a checkpoint rebuilds the current model
+            self.k = k  # config reads it, so a checkpoint rebuilds the current model
 
         def callback(epoch, model, history):
             for start, k in schedule.items():
@@ -428,7 +414,6 @@ class BinaryRatingRBM(_RatingRBM):
         if not 1 < threshold <= self.n_levels:
             raise ValueError(f"threshold must be in 2..{self.n_levels}, got {threshold}.")
         self.threshold = threshold
-        self.config["threshold"] = threshold
 
     def encode(self, ratings: torch.Tensor) -> torch.Tensor:
         """``v_i = 1`` for a like (rating >= threshold), 0 for a dislike or no rating; shape (N, 1, n_items)."""

@@ -275,23 +275,12 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         *,
         learn_sigma: bool = True,
         sigma: float = 1.0,
-        k: int = 1,
-        persistent: bool = False,
-        n_chains: int | None = None,
-        weight_cost: float = 0.0,
-        sparsity_target: float | None = None,
-        sparsity_cost: float = 0.0,
-        sparsity_decay: float = 0.95,
-        init_std: float = 0.01,
+        **kwargs,
     ):
-        super().__init__(
-            n_visible, n_hidden, k=k, persistent=persistent, n_chains=n_chains, weight_cost=weight_cost,
-            sparsity_target=sparsity_target, sparsity_cost=sparsity_cost, sparsity_decay=sparsity_decay,
-            init_std=init_std,
-        )
+        super().__init__(n_visible, n_hidden, **kwargs)
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
             raise ValueError(f"sigma must be a positive number, got {sigma!r}.")
-        self.config.update(learn_sigma=bool(learn_sigma), sigma=float(sigma))
+        self.learn_sigma, self.sigma = bool(learn_sigma), float(sigma)
         log_var = torch.full((n_visible,), 2.0 * math.log(sigma))
         if learn_sigma:
             self.log_var = nn.Parameter(log_var)
@@ -377,5 +366,5 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         return terms - torch.logsumexp(terms, 0), model.visible_input(h), torch.exp(model.log_var)
 
     def extra_repr(self) -> str:
-        sigma = "learned σ" if self.config["learn_sigma"] else f"σ={self.config['sigma']:g} fixed"
+        sigma = "learned σ" if self.learn_sigma else f"σ={self.sigma:g} fixed"
         return f"{super().extra_repr()}, {sigma}"

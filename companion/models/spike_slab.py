@@ -103,28 +103,17 @@ class SpikeSlabRBM(_RealValuedRBM):
         phi_init: float | None = None,
         alpha_margin_init: float = 1.0,
         mu_init: float = 0.0,
-        k: int = 1,
-        persistent: bool = False,
-        n_chains: int | None = None,
-        weight_cost: float = 0.0,
-        sparsity_target: float | None = None,
-        sparsity_cost: float = 0.0,
-        sparsity_decay: float = 0.95,
-        init_std: float = 0.01,
+        **kwargs,
     ):
-        super().__init__(
-            n_visible, n_hidden, k=k, persistent=persistent, n_chains=n_chains, weight_cost=weight_cost,
-            sparsity_target=sparsity_target, sparsity_cost=sparsity_cost, sparsity_decay=sparsity_decay,
-            init_std=init_std,
-        )
+        super().__init__(n_visible, n_hidden, **kwargs)
         phi = 1.0 / n_visible if phi_init is None else phi_init
         for name, value in (("lambda_init", lambda_init), ("phi_init", phi), ("alpha_margin_init", alpha_margin_init)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
         if not math.isfinite(mu_init):
             raise ValueError(f"mu_init must be finite, got {mu_init!r}.")
-        self.config.update(lambda_init=lambda_init, phi_init=phi_init, alpha_margin_init=alpha_margin_init,
-                           mu_init=mu_init)
+        self.lambda_init, self.phi_init, self.alpha_margin_init, self.mu_init = (
+            lambda_init, phi_init, alpha_margin_init, mu_init)
         self.log_lambda = nn.Parameter(torch.full((n_visible,), math.log(lambda_init)))
         self.log_phi = nn.Parameter(torch.full((n_visible, n_hidden), math.log(phi)))
         self.log_alpha_margin = nn.Parameter(torch.full((n_hidden,), math.log(alpha_margin_init)))

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..checks import converts_input, number, positive_int, widths
 from ..corrupt import as_corruption
-from ..utils import batched_apply, evaluating
+from ..utils import ConstructorConfig, batched_apply, evaluating
 from .autoencoders import activation as make_activation
 from ..checks import check_batch
 from .autoencoders import mlp
@@ -56,7 +56,7 @@ def importance_log_weights(model, x: torch.Tensor, mu: torch.Tensor, logvar: tor
     return model.log_px_given_z(x, z) + log_prior - gaussian_log_density(z, mu, logvar)
 
 
-class VAE(nn.Module):
+class VAE(ConstructorConfig, nn.Module):
     """A variational autoencoder.
 
     Parameters
@@ -97,6 +97,8 @@ class VAE(nn.Module):
     """
 
     supports_amp = True
+    # `input_shape` is the data's shape, (dims[0],) unless conv: config reads the constructor's from conv_input_shape
+    _config_attributes = {"input_shape": "conv_input_shape", "corruption": "corruption_config"}
 
     def __init__(self, dims: Sequence[int] = (784, 400), latent_dim: int = 20, activation: str = "relu",
                  likelihood: str = "bernoulli", beta: float = 1.0, warmup_steps: int = 0, conv: bool = False,
@@ -117,12 +119,12 @@ class VAE(nn.Module):
         input_shape = tuple(int(s) for s in input_shape)
         if conv and math.prod(input_shape) != dims[0]:
             raise ValueError(f"conv=True: dims[0]={dims[0]} must equal the pixels of input_shape={input_shape}.")
-        self.config = {"dims": dims, "latent_dim": int(latent_dim), "activation": activation,
-                       "likelihood": likelihood, "beta": float(beta), "warmup_steps": int(warmup_steps),
-                       "conv": bool(conv), "channels": [int(c) for c in channels], "input_shape": list(input_shape),
-                       "k": k, "binarize": bool(binarize)}
+        # the constructor's arguments as attributes: `config` reads them back (ConstructorConfig)
+        self.dims, self.latent_dim, self.activation, self.likelihood = dims, latent_dim, activation, likelihood
+        self.beta, self.warmup_steps, self.conv, self.channels = float(beta), warmup_steps, bool(conv), [
+            int(c) for c in channels]
+        self.conv_input_shape, self.k, self.binarize = input_shape, k, bool(binarize)
         self.corruption = as_corruption(corruption)
-        self.config["corruption"] = None if self.corruption is None else self.corruption.as_config()
         hidden, latent = dims[-1], int(latent_dim)
         if conv:
             self.input_shape = input_shape
@@ -145,6 +147,11 @@ class VAE(nn.Module):
             self.log_sigma2 = nn.Parameter(torch.full(self.input_shape, -2.0))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
+    @property
+    def corruption_config(self) -> dict | None:
+        """The corruption as the constructor takes it back: a plain dict, or None."""
+        return None if self.corruption is None else self.corruption.as_config()
+
     # -- the two halves -------------------------------------------------------------
     @converts_input
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,7 +171,7 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean of :math:`p(x\\mid z)`: pixel probabilities (Bernoulli) or means (Gaussian)."""
         out = self.decode_logits(z)
-        return torch.sigmoid(out) if self.config["likelihood"] == "bernoulli" else out
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction from the posterior mean: ``decode(mu(x))``."""
@@ -173,7 +180,7 @@ class VAE(nn.Module):
     def check_data(self, X: torch.Tensor) -> None:
         """Validate a whole data set once (shape, finite values, [0, 1] for Bernoulli); used by ``fit``."""
         check_batch(X, self.input_shape, "VAE data",
-                    unit_interval=self.config["likelihood"] == "bernoulli", values=True)
+                    unit_interval=self.likelihood == "bernoulli", values=True)
 
     # -- densities ------------------------------------------------------------------
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -186,16 +193,16 @@ class VAE(nn.Module):
         out = self.decode_logits(z.reshape(-1, z.shape[-1])).float().reshape(*lead, *self.input_shape)
         xb = x.float().expand(*lead, *self.input_shape)
         dims = tuple(range(len(lead), out.ndim))
-        if self.config["likelihood"] == "bernoulli":
+        if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(out, xb, reduction="none").sum(dims)
         log_s2 = self.log_sigma2.float().clamp(-12.0, 6.0)
         return -0.5 * (LOG_2PI + log_s2 + (xb - out).pow(2) / log_s2.exp()).sum(dims)
 
     def kl_weight(self) -> float:
         """The KL weight now: ``beta``, ramped from 0 during the warm-up steps."""
-        warm = self.config["warmup_steps"]
+        warm = self.warmup_steps
         ramp = 1.0 if warm == 0 else min(1.0, float(self.step) / warm)
-        return self.config["beta"] * ramp
+        return self.beta * ramp
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """One-sample ELBO per example (beta = 1), in nats: (n,)."""
@@ -213,12 +220,12 @@ class VAE(nn.Module):
         metric is ``iwae_bound``.
         """
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        check_batch(x, self.input_shape, "VAE.loss", unit_interval=self.config["likelihood"] == "bernoulli")
-        if self.config.get("binarize") and self.training:
+        check_batch(x, self.input_shape, "VAE.loss", unit_interval=self.likelihood == "bernoulli")
+        if self.binarize and self.training:
             x = torch.bernoulli(x.detach())
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
         mu, logvar = self.encode(x_in)
-        k = self.config.get("k", 1)
+        k = self.k
         if k > 1:
             if self.training:
                 self.step += 1
@@ -240,7 +247,7 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decoder means for ``n`` codes drawn from the prior, on the CPU: (n, *input_shape)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.config["latent_dim"], generator=generator).to(device)
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         with evaluating(self):
             return self.decode(z).cpu()
 

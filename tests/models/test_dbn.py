@@ -52,7 +52,7 @@ def test_greedy_pretraining_raises_the_bound_layer_by_layer():
     assert start == pytest.approx(one_layer, abs=1e-9)
     log_prior_before = -second.free_energy(H4) - log_partition_exact(second)
     # trained (PCD) on samples of the first layer's posterior, it raises the bound (Hinton et al. 2006)
-    second.config["persistent"] = True
+    second.persistent = True
     posterior = first.transform(X)
     h1 = torch.bernoulli(posterior.repeat(10, 1), generator=torch.Generator().manual_seed(0))
     cp.fit(second, h1, epochs=40, lr=0.02, optimizer="sgd", optimizer_kwargs={"momentum": 0.5}, **fit_kwargs())
