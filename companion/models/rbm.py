@@ -70,13 +70,6 @@ class BernoulliRBM(RBM):
         # a hook: the labelled top RBM of a DBN draws its label group as one softmax
         return bernoulli(p, generator)
 
-    @torch.no_grad()
-    @converts_input
-    def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
-        """Mean-field reconstruction ``p(v | h = p(h|v))`` (no sampling), shape (N, n_visible)."""
-        self.check_batch(v)
-        return self.p_v_given_h(self.p_h_given_v(v))
-
     # ------------------------------------------------------------------ checks
     def check_batch(self, v: torch.Tensor, values: bool | None = None) -> None:
         """Shape (N, n_visible), finite, and in [0, 1] (probabilities or binary values)."""
@@ -136,12 +129,11 @@ class BernoulliRBM(RBM):
                                                generator)
             pre_neg = self.hidden_input(v_neg)
             p_h_neg = self._hidden_mean(pre_neg)
-            if persistent:
-                self.chain_hidden = p_h_neg
+            self._negative_hidden(p_h_neg)
             f0 = self._free_energy(v0, pre0).mean()
             value = f0 - self._free_energy(v_neg, pre_neg).mean()
             if first is None:
-                recon = self._recon_later(p_h0, v0)
+                recon = self._recon_later(v0, p_h0)
             else:
                 recon = F.mse_loss(first, v0, reduction="sum") / len(v0)
             # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics

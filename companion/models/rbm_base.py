@@ -100,8 +100,6 @@ class RBM(ConstructorConfig, nn.Module):
         # training state, not parameters: kept out of the state_dict
         self.register_buffer("chains", torch.empty(0), persistent=False)
         self.register_buffer("hidden_mean", torch.empty(0), persistent=False)
-        # p(h | chains) at the last PCD update, under the parameters before it (scikit-learn's PCD goes on from it)
-        self.register_buffer("chain_hidden", torch.empty(0), persistent=False)
 
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
         """Total input to the hidden units, ``c + v W``: (N, n_visible) -> (N, n_hidden)."""
@@ -212,11 +210,27 @@ class RBM(ConstructorConfig, nn.Module):
             first = None  # the chains are not reconstructions of this batch
         return v, first
 
-    def _recon_later(self, p_h0: torch.Tensor, v0: torch.Tensor):
-        """The reconstruction error of ``v0`` through ``p(h|v0)``, as a callable for the monitored batches."""
+    @torch.no_grad()
+    @converts_input
+    def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
+        """Mean-field reconstruction, the mean of ``p(v | h = p(h|v))`` (no sampling): (N, n_visible)."""
+        self.check_batch(v)
+        return self.p_v_given_h(self.p_h_given_v(v))
+
+    def _negative_hidden(self, p_h: torch.Tensor) -> None:
+        """A hook: ``p(h | negative sample)`` as the update just computed it (scikit-learn's PCD goes on from it)."""
+
+    def _recon_later(self, v0: torch.Tensor, p_h0: torch.Tensor | None = None):
+        """The squared error of :meth:`reconstruct` per row of ``v0``, as a callable for the monitored batches.
+
+        PCD's chains are no reconstructions of the batch, so its reconstruction error costs work of its
+        own; :func:`companion.fit` calls this on the batches it monitors only. ``p_h0``, ``p(h | v0)`` if
+        the caller has it already, saves a matrix product.
+        """
         @torch.no_grad()
         def recon() -> torch.Tensor:
-            return F.mse_loss(self.p_v_given_h(p_h0), v0, reduction="sum") / len(v0)
+            mean = self.reconstruct(v0) if p_h0 is None else self.p_v_given_h(p_h0)
+            return F.mse_loss(mean, v0, reduction="sum") / len(v0)
         return recon
 
     def _with_penalties(self, loss: torch.Tensor, v0: torch.Tensor, hidden_input: torch.Tensor | None = None

@@ -126,8 +126,7 @@ class _RealValuedRBM(RBM):
         with torch.no_grad():
             v_neg, first = self.negative_chain(v0, generator=generator)
             # PCD: the chains are no reconstructions of the batch; measured on the monitored batches only
-            recon = ((v0 - first) ** 2).sum(1).mean() if first is not None else \
-                (lambda: ((v0 - self.reconstruct(v0)) ** 2).sum(1).mean())
+            recon = ((v0 - first) ** 2).sum(1).mean() if first is not None else self._recon_later(v0)
         pre0 = self.hidden_input(v0)
         f0 = self._free_energy(v0, pre0).mean()
         loss = self._with_penalties(f0 - self.free_energy(v_neg).mean(), v0, pre0)
@@ -321,13 +320,6 @@ class GaussianBernoulliRBM(_RealValuedRBM):
         """A draw from :math:`\\mathcal N(b + W h, \\operatorname{diag}\\sigma^2)`: (N, n_visible)."""
         mean = self.p_v_given_h(h)
         return mean + self.visible_std() * _randn_like(mean, generator)
-
-    @torch.no_grad()
-    @converts_input
-    def reconstruct(self, v: torch.Tensor) -> torch.Tensor:
-        """Mean-field reconstruction :math:`b + W\\,p(h \\mid v)` (no sampling): (N, n_visible)."""
-        self.check_batch(v)
-        return self.p_v_given_h(self.p_h_given_v(v))
 
     # ------------------------------------------------------------------ sampling
     def _chain_start(self, n, like, generator=None):

@@ -60,12 +60,16 @@ class _LenientRBM(_TorchRBM):
     def _visible_sample(self, p, generator=None):
         return _sample32(p, generator)
 
+    def _negative_hidden(self, p_h):
+        # p(h | chains) at the last update, under the parameters before it: the next update's chains go on from it
+        self.chain_hidden = p_h
+
     def negative_chain(self, v0, h0=None, generator=None):
         """scikit-learn's PCD-1: each chain goes on from a hidden sample drawn from ``p(h | v)`` as computed
         for the last update's gradient, which saves a matrix product per update over a sweep from the
         visible chains (whose hidden units the update has not seen yet)."""
-        p = self.chain_hidden
-        if p.shape != (len(self.chains), self.n_hidden) or p.dtype != v0.dtype or p.device != v0.device:
+        p = getattr(self, "chain_hidden", None)
+        if p is None or p.shape != (len(self.chains), self.n_hidden) or p.dtype != v0.dtype or p.device != v0.device:
             return super().negative_chain(v0, h0, generator)  # the first update: from the random chains
         self.chains, _ = self._gibbs_step(self.chains, generator, self._hidden_sample(p, generator))
         return self.chains, None
