@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import number
+from ..checks import check_batch, number
 from ..utils import batched_apply
 from .autoencoders import activation as _activation
-from .autoencoders import check_batch
 
 
 def one_hot(y: torch.Tensor, n_labels: int, dtype=torch.float32) -> torch.Tensor:

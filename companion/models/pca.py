@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checks import converts_input
+from ..checks import check_batch, converts_input
 from ..utils import ConstructorConfig
-from .autoencoders import check_batch
 
 
 class PCA(ConstructorConfig, nn.Module):
