@@ -11,6 +11,7 @@ in that registry and it has a ``config`` dict of constructor arguments.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
                 f"model is {type(model).__name__}({_fmt(getattr(model, 'config', {}))}); build the "
                 "model with the checkpoint's config, or call load(path) to rebuild it."
             )
-        target_device = target or next(model.parameters()).device
+        # a model with no parameters (PCA, a Hopfield network) is where its buffers are, or on the CPU
+        here = next(itertools.chain(model.parameters(), model.buffers()), None)
+        target_device = target or (here.device if here is not None else "cpu")
     ours = model.state_dict()
     theirs = payload["state_dict"]
     # an empty tensor is state not sized yet (e.g. an unfitted PCA); it takes the saved shape

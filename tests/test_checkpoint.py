@@ -81,6 +81,17 @@ def test_pca_round_trip(tmp_path):
     pca = cp.models.PCA(4).fit(X)
     restored = load(save(pca, tmp_path / "pca.pt"))
     assert torch.equal(restored.encode(X[:3]), pca.encode(X[:3]))
+    # into a model of the same config: a model without parameters is where its buffers are
+    into = load(tmp_path / "pca.pt", model=cp.models.PCA(4))
+    assert torch.equal(into.encode(X[:3]), pca.encode(X[:3]))
+    net = cp.models.HopfieldNetwork(6)
+    assert load(save(net, tmp_path / "hop.pt"), model=cp.models.HopfieldNetwork(6)).n_units == 6
+
+
+def test_configs_keep_the_types_checkpoints_stored_before_they_were_read_from_attributes():
+    # checkpoints written when configs were hand-kept dicts hold input_shape as a list; a tuple would not match
+    assert cp.models.ConvAutoencoder().config["input_shape"] == [1, 28, 28]
+    assert cp.models.VAE(conv=True, dims=(784, 64)).config["input_shape"] == [1, 28, 28]
 
 
 def _crafted(path, cls, config=None):

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import positive_int
+from ..checks import check_batch, positive_int
 from ..data.ratings import RatingMatrix, as_tensor, check_aligned, check_ratings, evidence_and_targets, rated_entries
 from ..utils import batched_apply, given_gradients
 from .rbm_base import RBM, bernoulli
@@ -75,6 +75,11 @@ class _RatingRBM(RBM):
 
     def _visible_sample(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.sample_states(probs, generator)  # the core's Gibbs step draws the visibles through this
+
+    def check_batch(self, V: torch.Tensor, values: bool | None = None) -> None:
+        """Visible states (N, n_states, n_items), finite (what ``encode`` makes of ratings)."""
+        check_batch(V, (self.n_states, self.n_items), f"{type(self).__name__} visible states (use encode(ratings))",
+                    values=values)
 
     # ------------------------------------------------------------------ equations
     def hidden_input(self, V: torch.Tensor) -> torch.Tensor:

@@ -123,7 +123,7 @@ class VAE(ConstructorConfig, nn.Module):
         self.dims, self.latent_dim, self.activation, self.likelihood = dims, latent_dim, activation, likelihood
         self.beta, self.warmup_steps, self.conv, self.channels = float(beta), warmup_steps, bool(conv), [
             int(c) for c in channels]
-        self.conv_input_shape, self.k, self.binarize = input_shape, k, bool(binarize)
+        self.conv_input_shape, self.k, self.binarize = list(input_shape), k, bool(binarize)
         self.corruption = as_corruption(corruption)
         hidden, latent = dims[-1], int(latent_dim)
         if conv:

@@ -300,3 +300,11 @@ def test_predict_before_fit_is_refused_but_a_loaded_model_is_fitted(tmp_path):
     rbm.fit(R, epochs=1, progress=False)
     loaded = cp.load(cp.save(rbm, tmp_path / "rbm.pt"))
     assert torch.equal(loaded.predict(R), rbm.predict(R))
+
+
+def test_the_cores_sampling_and_reconstruction_take_encoded_states():
+    rbm = SoftmaxRBM(4, 3)
+    V = rbm.encode(torch.tensor([[1.0, 0.0, 5.0, 3.0]]))
+    assert rbm.reconstruct(V).shape == (1, 5, 4) and rbm.gibbs(V, k=2).shape == (1, 5, 4)
+    with pytest.raises(ValueError, match=r"use encode\(ratings\)"):
+        rbm.reconstruct(torch.tensor([[1.0, 0.0, 5.0, 3.0]]))
