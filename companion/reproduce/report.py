@@ -125,7 +125,11 @@ def chapter_rows(name: str, quick: dict[str, float], root: str | Path = "results
     w = _WORDS[lang]
     records = [r for r in load_records(root) if r["experiment"] == name]
     keys = list(experiment(name).PAPER["values"]) if keys is None else list(keys)
-    quick_label = "quick profile (this page)" if lang == "en" else "快速配置（本页）"
+    from ..config import profile
+
+    full = profile() == "full"  # the page's own column is named for the profile that ran it
+    quick_label = {("en", False): "quick profile (this page)", ("zh", False): "快速配置（本页）",
+                   ("en", True): "full profile (this page)", ("zh", True): "full配置（本页）"}[lang, full]
     head = ["", w["paper"], quick_label] + [w["ours_col"].format(budget=r["budget"]) for r in records]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     paper = experiment(name).PAPER["values"]

@@ -250,6 +250,16 @@ def test_report_tables_from_records(fixture_records):
     rows = report.chapter_rows("dbm", {"test_error": 0.031, "test_log_likelihood_bound": -119.0}, fixture_records)
     assert "3.10%" in rows and "-119.00" in rows and "Ours (gpu)" in rows and "0.95%" in rows
     assert "No full-scale record" in report.chapter_rows("vae-nll", {}, fixture_records)
+    assert "quick profile (this page)" in rows
+
+
+def test_chapter_rows_name_the_pages_own_column_for_its_profile(fixture_records, monkeypatch):
+    from companion.reproduce import report
+
+    monkeypatch.setenv("COMPANION_PROFILE", "full")
+    rows = report.chapter_rows("dbm", {"test_error": 0.031}, fixture_records)
+    assert "full profile (this page)" in rows and "quick" not in rows
+    assert "full配置（本页）" in report.chapter_rows("dbm", {"test_error": 0.031}, fixture_records, "zh")
 
 
 def test_reproductions_page_renders_fixture_records(fixture_records, monkeypatch):
