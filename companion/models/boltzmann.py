@@ -321,11 +321,13 @@ class BoltzmannMachine(ConstructorConfig, nn.Module):
         return x
 
     @torch.no_grad()
-    def sample(self, n_samples: int, sweeps: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n_samples`` independent chains run ``sweeps`` Gibbs sweeps from uniform random states: (n_samples, n)."""
-        start = torch.randint(0, 2, (n_samples, self.n_units), generator=generator,
-                              device=self.bias.device).to(self.bias)
-        return self.gibbs(start, sweeps, generator=generator)
+    def sample(self, n: int, steps: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` independent chains run ``steps`` Gibbs sweeps from uniform random states: (n, n_units).
+
+        The same signature as the RBMs' and the DBM's ``sample(n, steps)``.
+        """
+        start = torch.randint(0, 2, (n, self.n_units), generator=generator, device=self.bias.device).to(self.bias)
+        return self.gibbs(start, steps, generator=generator)
 
     # -- training -------------------------------------------------------------------
     def check_data(self, X: torch.Tensor) -> None:

@@ -114,7 +114,7 @@ def test_exact_statistics_match_brute_force():
 def test_gibbs_frequencies_match_exact_marginals():
     bm = random_model(3, 1, seed=5, std=1.5).float()
     g = torch.Generator().manual_seed(0)
-    chains = bm.sample(4000, sweeps=20, generator=g)
+    chains = bm.sample(4000, steps=20, generator=g)
     counts = torch.zeros(8)
     for _ in range(10):  # 10 thinned snapshots of 4000 chains
         chains = bm.gibbs(chains, sweeps=3, generator=g)
