@@ -228,3 +228,20 @@ def glue_full_values(chapter: str, this_run: dict[str, Any], root: str | Path | 
         glue(prefix + "full_" + name.removeprefix(prefix), values[name], display=False)
         out[name] = values[name]
     return out
+
+
+def bullet_list(items: dict[str, list[str]]) -> dict[str, str]:
+    """Markdown bullet lists, one per language, from ``{lang: [item, ...]}``.
+
+    Each item is written ending in its separator (``;`` in English, ``；`` in Chinese), as the
+    middle items of a list read; the last item's separator becomes the sentence's full stop
+    (``.`` or ``。``). ``{"en": ["*a*: x;", "*b*: y;"]}`` gives ``"- *a*: x;\\n- *b*: y."``.
+    """
+    stops = {"en": ".", "zh": "。"}
+    out = {}
+    for lang, lines in items.items():
+        if not lines:
+            raise ValueError(f"bullet_list: no items for {lang!r}.")
+        text = "\n".join(f"- {line}" for line in lines)
+        out[lang] = (text[:-1] if text[-1] in ";；." + "。" else text) + stops[lang]
+    return out

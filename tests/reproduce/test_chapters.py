@@ -115,3 +115,13 @@ def test_cpu_budget_cuts_the_full_settings_only_in_the_full_profile_on_a_cpu(roo
 def test_cpu_budget_refuses_a_setting_the_chapter_does_not_have(root):
     with pytest.raises(KeyError, match="epoch not among the settings"):
         chapters.cpu_budget("05", {"epochs": 100}, "cpu", root=root, epoch=20)
+
+
+def test_bullet_list_ends_each_language_with_its_full_stop():
+    from companion.reproduce.chapters import bullet_list
+
+    lists = bullet_list({"en": ["*model*: smaller;", "*data*: fewer;"], "zh": ["*模型*：更小；", "*数据*：更少；"]})
+    assert lists == {"en": "- *model*: smaller;\n- *data*: fewer.", "zh": "- *模型*：更小；\n- *数据*：更少。"}
+    assert bullet_list({"en": ["one item"]}) == {"en": "- one item."}
+    with pytest.raises(ValueError, match="no items"):
+        bullet_list({"zh": []})
