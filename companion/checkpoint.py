@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .utils import torch_save_atomic
+from .utils import plain_config, torch_save_atomic
 
 FORMAT = "companion-checkpoint"
 VERSION = 1
@@ -137,7 +137,8 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
         target_device = target or "cpu"
     else:
         mine = f"{type(model).__module__}:{type(model).__qualname__}"
-        if mine != payload["class"] or getattr(model, "config", None) != payload["config"]:
+        # compared as plain data: a checkpoint that stored a tuple matches the list a config reads back as
+        if mine != payload["class"] or plain_config(getattr(model, "config", None)) != plain_config(payload["config"]):
             raise CheckpointError(
                 f"{path} holds {payload['class'].split(':')[-1]}({_fmt(payload['config'])}) but the "
                 f"model is {type(model).__name__}({_fmt(getattr(model, 'config', {}))}); build the "

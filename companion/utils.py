@@ -139,9 +139,11 @@ class ConstructorConfig:
     The model keeps each argument of ``__init__`` (as validated) in the attribute of the same
     name, or in the one :attr:`_config_attributes` names where that name is taken (the
     autoencoders' ``loss`` is their loss method); an argument mapped to None is left out
-    (the Boltzmann machine's ``mask``, a buffer that the ``state_dict`` carries). ``type(model)(**model.config)`` then builds
-    the same model, which is how :func:`companion.load` rebuilds a checkpoint; an attribute
-    changed during training (the rating RBMs' ``k`` under a schedule) is in it too.
+    (the Boltzmann machine's ``mask``, a buffer that the ``state_dict`` carries). The values are
+    plain data (:func:`plain_config`): a tuple reads back as a list, an object with an ``as_config()``
+    (a corruption) as that dict. ``type(model)(**model.config)`` then builds the same model, which is
+    how :func:`companion.load` rebuilds a checkpoint; an attribute changed during training (the
+    rating RBMs' ``k`` under a schedule) is in it too.
     """
 
     _config_attributes: dict[str, str] = {}
@@ -150,4 +152,17 @@ class ConstructorConfig:
     def config(self) -> dict:
         """``{argument: value}`` for every argument of the constructor, read from the model's attributes."""
         where = {name: self._config_attributes.get(name, name) for name in init_parameters(type(self))}
-        return {name: getattr(self, attribute) for name, attribute in where.items() if attribute is not None}
+        return plain_config({name: getattr(self, attribute) for name, attribute in where.items()
+                             if attribute is not None})
+
+
+def plain_config(value):
+    """``value`` as plain data, the form a config is stored and compared in: tuples become lists (checkpoints
+    have always stored lists), an object with ``as_config()`` its dict, recursively through dicts and lists."""
+    if hasattr(value, "as_config"):
+        value = value.as_config()
+    if isinstance(value, dict):
+        return {key: plain_config(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_config(v) for v in value]
+    return value

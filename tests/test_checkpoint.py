@@ -88,10 +88,20 @@ def test_pca_round_trip(tmp_path):
     assert load(save(net, tmp_path / "hop.pt"), model=cp.models.HopfieldNetwork(6)).n_units == 6
 
 
-def test_configs_keep_the_types_checkpoints_stored_before_they_were_read_from_attributes():
-    # checkpoints written when configs were hand-kept dicts hold input_shape as a list; a tuple would not match
+def test_configs_are_plain_data_and_a_stored_tuple_matches_the_list_it_reads_back_as(tmp_path):
+    # checkpoints written when configs were hand-kept dicts hold input_shape as a list
     assert cp.models.ConvAutoencoder().config["input_shape"] == [1, 28, 28]
     assert cp.models.VAE(conv=True, dims=(784, 64)).config["input_shape"] == [1, 28, 28]
+    # one that stored a tuple (a MatrixFactorization's clip) still loads into the same model
+    mf = cp.models.MatrixFactorization(5, 4, 2, clip=(1.0, 5.0))
+    assert mf.config["clip"] == [1.0, 5.0]
+    payload = {"format": "companion-checkpoint", "version": 1, "class": "companion.models.cf:MatrixFactorization",
+               "config": {**mf.config, "clip": (1.0, 5.0)}, "state_dict": mf.state_dict()}
+    torch.save(payload, tmp_path / "mf.pt")
+    into = cp.models.MatrixFactorization(5, 4, 2, clip=[1.0, 5.0])
+    assert load(tmp_path / "mf.pt", model=into) is into
+    with pytest.raises(CheckpointError, match="build the model with the checkpoint's config"):
+        load(tmp_path / "mf.pt", model=cp.models.MatrixFactorization(5, 4, 2, clip=(1.0, 4.0)))
 
 
 def _crafted(path, cls, config=None):

@@ -3,7 +3,7 @@
 import pytest
 
 import companion as cp
-from companion.utils import init_parameters
+from companion.utils import init_parameters, plain_config
 
 # the arguments each registered model needs (small), and one non-default argument that config must carry back
 REQUIRED = {
@@ -47,8 +47,10 @@ def test_config_holds_the_constructor_arguments_and_rebuilds_the_model(name):
     assert list(config) == [p for p in init_parameters(cls) if p not in left_out]
     if changed is not None:
         key, value = changed
-        expected = cp.corrupt.as_corruption(value).as_config() if key == "corruption" else value
+        # plain data: a corruption as its dict, a tuple as a list
+        expected = cp.corrupt.as_corruption(value).as_config() if key == "corruption" else plain_config(value)
         assert config[key] == expected, (key, config[key])
+    assert not any(isinstance(v, tuple) or hasattr(v, "as_config") for v in config.values())
     assert cls(**config).config == config   # what a checkpoint rebuilds
 
 

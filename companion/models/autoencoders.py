@@ -89,8 +89,8 @@ class Autoencoder(ConstructorConfig, nn.Module):
 
     supports_amp = True
     input_shape: tuple[int, ...] = ()
-    # `loss` is the loss method and `corruption` the Corruption object: config reads these instead
-    _config_attributes = {"loss": "reconstruction_loss", "corruption": "corruption_config"}
+    # `loss` is the loss method: config reads the loss's name from reconstruction_loss
+    _config_attributes = {"loss": "reconstruction_loss"}
 
     def __init__(
         self,
@@ -126,11 +126,6 @@ class Autoencoder(ConstructorConfig, nn.Module):
     @property
     def corruption(self):
         return self._corruption
-
-    @property
-    def corruption_config(self) -> dict | None:
-        """The corruption as the constructor takes it back: a plain dict, or None."""
-        return None if self._corruption is None else self._corruption.as_config()
 
     def _code(self, a: torch.Tensor) -> torch.Tensor:
         kind = self.code_activation

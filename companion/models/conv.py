@@ -94,9 +94,6 @@ class ConvAutoencoder(Autoencoder):
     input (n, C, H, W) -> code (n, code_size) or (n, channels[-1], h, w) -> output (n, C, H, W).
     """
 
-    # config keeps input_shape as a list, as checkpoints have always stored it (a tuple would not compare equal)
-    _config_attributes = {**Autoencoder._config_attributes, "input_shape": "input_shape_list"}
-
     def __init__(self, channels: Sequence[int] = (16, 32), kernel_size: int = 3, stride: int = 2,
                  padding: int = 1, code_size: int | None = None, input_shape: Sequence[int] = (1, 28, 28),
                  activation: str = "relu", **kwargs):
@@ -127,10 +124,6 @@ class ConvAutoencoder(Autoencoder):
                                          nn.Linear(flat, int(code_size)))
             self.decoder = nn.Sequential(nn.Linear(int(code_size), flat), make_activation(activation),
                                          nn.Unflatten(1, self.feature_shape), *deconvs)
-
-    @property
-    def input_shape_list(self) -> list[int]:
-        return list(self.input_shape)
 
     @property
     def code_shape(self) -> tuple[int, ...]:

@@ -98,7 +98,7 @@ class VAE(ConstructorConfig, nn.Module):
 
     supports_amp = True
     # `input_shape` is the data's shape, (dims[0],) unless conv: config reads the constructor's from conv_input_shape
-    _config_attributes = {"input_shape": "conv_input_shape", "corruption": "corruption_config"}
+    _config_attributes = {"input_shape": "conv_input_shape"}
 
     def __init__(self, dims: Sequence[int] = (784, 400), latent_dim: int = 20, activation: str = "relu",
                  likelihood: str = "bernoulli", beta: float = 1.0, warmup_steps: int = 0, conv: bool = False,
@@ -123,7 +123,7 @@ class VAE(ConstructorConfig, nn.Module):
         self.dims, self.latent_dim, self.activation, self.likelihood = dims, latent_dim, activation, likelihood
         self.beta, self.warmup_steps, self.conv, self.channels = float(beta), warmup_steps, bool(conv), [
             int(c) for c in channels]
-        self.conv_input_shape, self.k, self.binarize = list(input_shape), k, bool(binarize)
+        self.conv_input_shape, self.k, self.binarize = input_shape, k, bool(binarize)
         self.corruption = as_corruption(corruption)
         hidden, latent = dims[-1], int(latent_dim)
         if conv:
@@ -146,11 +146,6 @@ class VAE(ConstructorConfig, nn.Module):
         if likelihood == "gaussian":
             self.log_sigma2 = nn.Parameter(torch.full(self.input_shape, -2.0))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-
-    @property
-    def corruption_config(self) -> dict | None:
-        """The corruption as the constructor takes it back: a plain dict, or None."""
-        return None if self.corruption is None else self.corruption.as_config()
 
     # -- the two halves -------------------------------------------------------------
     @converts_input
