@@ -2,15 +2,18 @@
 
 Same data (the 5,000 embedded MNIST digits, grey levels in [0, 1], float32),
 same size (784 visible, 256 hidden), batch 100, SGD with learning rate 0.1,
-three epochs per timed run so that one-off setup is amortized. Runs alternate
+ten epochs per timed run (``--epochs``; scikit-learn's ``n_iter`` default, and
+the drop-in's setup is part of its ``fit``). Runs alternate
 between the libraries so that all see the same machine state; the first round
 is a warm-up and is discarded. Prints median epoch times and the ratios
 (companion / peer). Each library does what its ``fit`` does per update:
 
-- companion: ``cp.fit`` on ``companion.models.BernoulliRBM`` (CD-1; the
-  reconstruction error and free energy are recorded every batch);
-- companion.sklearn: the drop-in (PCD-1, as scikit-learn; its reconstruction error, which PCD
-  does not get for free, is measured on every tenth batch);
+- companion: ``cp.fit`` on ``companion.models.BernoulliRBM`` (CD-1; the loss,
+  reconstruction error and free energy are recorded on the first and every
+  tenth batch, ``companion.train.MONITOR_EVERY``: the other updates run
+  ``loss(batch, monitor=False)``, which skips the two free energies);
+- companion.sklearn: the drop-in's whole ``fit`` (PCD-1, as scikit-learn, through the same
+  ``cp.fit``; input validation and the fitted attributes included);
 - scikit-learn: ``sklearn.neural_network.BernoulliRBM`` (PCD-1, numpy float32);
 - learnergy (if installed: ``pip install -r benchmarks/requirements.txt``):
   ``learnergy.models.bernoulli.RBM`` (CD-1 through a DataLoader; it also
@@ -30,23 +33,21 @@ GPU (``--device cuda``) a full-size epoch: 60,000 images, batch 100.
 
 ``--breakdown 1500`` then times, batch by batch and interleaved, the layers
 between that floor and companion's update: fresh tensors and a gradient formed
-before it is applied (what an optimizer needs), the per-batch monitoring, and
-companion's ``loss`` + ``backward`` + SGD step.
+before it is applied (what an optimizer needs), companion's ``loss`` +
+``backward`` + SGD step on the batches ``fit`` does not record, and the
+monitoring (free energies, reconstruction error) of those it does.
 
-    python benchmarks/rbm_cd.py [--repeats 5] [--device cpu] [--ais-betas 2000] [--breakdown 1500]
+    python benchmarks/rbm_cd.py [--repeats 5] [--epochs 10] [--device cpu] [--ais-betas 2000] [--breakdown 1500]
 
-On the 2-core CPU this course is built on (AMD EPYC, 2 threads), three quiet
-runs in December 2026 put companion at 0.77-0.81 of scikit-learn's epoch, the
-drop-in at 0.76-0.82 and the bare loop at 0.47-0.60 (in November: companion
-0.80-1.21): the machine's noise moves every figure between runs, so compare
-ratios within one run. ``--breakdown 1500``
-gave, per batch of 100: floor 3.2 ms; fresh tensors and a separate gradient
-+0.4 ms; the monitoring +0.9 ms; ``loss`` + ``backward`` + SGD +1.1 ms (timed
-one by one inside such a loop, ``zero_grad``, ``backward`` and the optimizer
-step took 0.17-0.30 ms each, several times their cost in a tight loop without
-the matrix products). A ratio of
-0.6 therefore leaves no room for the one ``fit`` loop, the optimizer and the
-recorded free energies that the chapters plot.
+On the 2-core CPU this course is built on (AMD EPYC, 2 threads), three runs
+on 5 December 2026 (``--repeats 5``, ``5``, ``7``) put companion at 0.63, 0.75
+and 0.61 of scikit-learn's epoch, the drop-in at 0.72, 0.74 and 0.73, the bare
+loop at 0.60, 0.58 and 0.61 (before ``fit`` stopped measuring nine batches in
+ten: companion 0.77-0.83, the drop-in 0.76-0.87): the machine's noise moves
+every figure between runs, so compare ratios within one run. ``--breakdown
+1500`` gave, per batch of 100: floor 2.5 ms; fresh tensors and a separate
+gradient +0.06 ms; companion's ``loss`` + ``backward`` + SGD on an unmonitored
+batch +0.5 ms; the monitoring of a recorded batch +0.3 ms more.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import companion as cp
 from companion.estimate import ais_log_partition
@@ -65,7 +65,8 @@ from companion.models import BernoulliRBM
 from companion.models.rbm import bernoulli
 from companion.train import _batches as _fit_batches
 
-EPOCHS = 3
+EPOCHS = 10  # per timed run (--epochs); the GPU's full-size run times FULL_EPOCHS
+FULL_EPOCHS = 3
 N_HIDDEN, BATCH, LR = 256, 100, 0.1
 
 
@@ -74,12 +75,12 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def companion_run(X, device):
+def companion_run(X, device, epochs):
     rbm = BernoulliRBM(784, N_HIDDEN)
     start = time.perf_counter()
-    cp.fit(rbm, X, epochs=EPOCHS, batch_size=BATCH, optimizer="sgd", lr=LR, device=device, progress=False)
+    cp.fit(rbm, X, epochs=epochs, batch_size=BATCH, optimizer="sgd", lr=LR, device=device, progress=False)
     sync(device)
-    return (time.perf_counter() - start) / EPOCHS
+    return (time.perf_counter() - start) / epochs
 
 
 def _batches(X, generator):
@@ -88,19 +89,19 @@ def _batches(X, generator):
     return [v for (v,) in _fit_batches((X,), BATCH, torch.randperm(len(X), generator=generator), X.device)]
 
 
-def _timed_epochs(X, device, step):
-    """Seconds per epoch of ``step(batch)`` over EPOCHS shuffled epochs of X on ``device``."""
+def _timed_epochs(X, device, step, epochs):
+    """Seconds per epoch of ``step(batch)`` over ``epochs`` shuffled epochs of X on ``device``."""
     X = X.to(device)
     gen = torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         for v in _batches(X, gen):
             step(v)
     sync(device)
-    return (time.perf_counter() - start) / EPOCHS
+    return (time.perf_counter() - start) / epochs
 
 
-def floor_matmul_run(X, device):
+def floor_matmul_run(X, device, epochs):
     W = torch.randn(784, N_HIDDEN, device=device) * 0.01
     h, h2 = torch.rand(BATCH, N_HIDDEN, device=device), torch.empty(BATCH, N_HIDDEN, device=device)
     v2, grad = torch.empty(BATCH, 784, device=device), torch.empty(784, N_HIDDEN, device=device)
@@ -112,7 +113,7 @@ def floor_matmul_run(X, device):
         torch.mm(v.t(), h2, out=grad)
         grad.addmm_(v2.t(), h2)
 
-    return _timed_epochs(X, device, five_matmuls)
+    return _timed_epochs(X, device, five_matmuls, epochs)
 
 
 class _BareCD:
@@ -120,9 +121,7 @@ class _BareCD:
 
     ``step(v0)`` is the floor: buffers allocated once, the weights updated in
     place by ``addmm_``, nothing recorded. ``fresh=True`` allocates every tensor
-    and forms the gradient before applying it, as an optimizer needs;
-    ``monitor=True`` adds what companion records per batch and returns it
-    (mean F(v), mean F(v) - mean F(v'), reconstruction error).
+    and forms the gradient before applying it, as an optimizer needs.
     """
 
     def __init__(self, device):
@@ -131,7 +130,7 @@ class _BareCD:
         self.p_h0, self.h0, self.p_hn = (torch.empty(BATCH, N_HIDDEN, device=device) for _ in range(3))
         self.p_v, self.v_neg = torch.empty(BATCH, 784, device=device), torch.empty(BATCH, 784, device=device)
 
-    def step(self, v0, fresh=False, monitor=False):
+    def step(self, v0, fresh=False):
         W, b, c = self.W, self.b, self.c
         if not fresh:
             p_h0, h0, p_v, v_neg, p_hn = self.p_h0, self.h0, self.p_v, self.v_neg, self.p_hn
@@ -145,27 +144,18 @@ class _BareCD:
             b.add_(v0.sum(0) - v_neg.sum(0), alpha=step)
             c.add_(p_h0.sum(0) - p_hn.sum(0), alpha=step)
             return
-        pre0 = torch.addmm(c, v0, W)
-        p_h0 = torch.sigmoid(pre0)
-        p_v = torch.sigmoid(torch.addmm(b, bernoulli(p_h0), W.t()))
-        v_neg = bernoulli(p_v)
-        pre_n = torch.addmm(c, v_neg, W)
-        p_hn = torch.sigmoid(pre_n)
-        recorded = None
-        if monitor:
-            f0 = (-(v0 @ b) - F.softplus(pre0, threshold=40).sum(1)).mean()
-            recorded = (f0, f0 - (-(v_neg @ b) - F.softplus(pre_n, threshold=40).sum(1)).mean(),
-                        F.mse_loss(p_v, v0, reduction="sum") / len(v0))
+        p_h0 = torch.sigmoid(torch.addmm(c, v0, W))
+        v_neg = bernoulli(torch.sigmoid(torch.addmm(b, bernoulli(p_h0), W.t())))
+        p_hn = torch.sigmoid(torch.addmm(c, v_neg, W))
         n = len(v0)
-        grad_W = torch.addmm(v_neg.t() @ p_hn, v0.t(), p_h0, beta=1 / n, alpha=-1 / n)
+        grad_W = torch.mm(v_neg.t(), p_hn).addmm_(v0.t(), p_h0, beta=1 / n, alpha=-1 / n)
         W.sub_(grad_W, alpha=LR)
         b.sub_(v_neg.mean(0) - v0.mean(0), alpha=LR)
         c.sub_(p_hn.mean(0) - p_h0.mean(0), alpha=LR)
-        return recorded
 
 
-def floor_cd_run(X, device):
-    return _timed_epochs(X, device, _BareCD(device).step)
+def floor_cd_run(X, device, epochs):
+    return _timed_epochs(X, device, _BareCD(device).step, epochs)
 
 
 def breakdown(X, device, rounds: int) -> None:
@@ -175,17 +165,17 @@ def breakdown(X, device, rounds: int) -> None:
     rbm = BernoulliRBM(784, N_HIDDEN).to(device)
     opt = torch.optim.SGD(rbm.parameters(), lr=LR)
 
-    def companion_step(v0):
+    def companion_step(v0, monitor):
         opt.zero_grad(set_to_none=True)
-        loss, _ = rbm.loss(v0)
+        loss, _ = rbm.loss(v0, monitor=monitor)
         loss.backward()
         opt.step()
 
     layers = {
         "bare CD-1 update (the floor)": bare.step,
         "+ fresh tensors, gradient formed then applied": lambda v0: bare.step(v0, fresh=True),
-        "+ per-batch monitoring (free energies, recon)": lambda v0: bare.step(v0, fresh=True, monitor=True),
-        "companion: rbm.loss + backward + SGD step": companion_step,
+        "companion: loss + backward + SGD, 9 batches in 10": lambda v0: companion_step(v0, False),
+        "+ monitoring (free energies, recon), 1 in 10": lambda v0: companion_step(v0, True),
     }
     batches = _batches(X, torch.Generator().manual_seed(0))
     times = {name: [] for name in layers}
@@ -200,45 +190,46 @@ def breakdown(X, device, rounds: int) -> None:
     for name, ts in times.items():
         median = statistics.median(ts) * 1e6
         step_up = "" if previous is None else f"  ({median - previous:+.0f})"
-        print(f"  {name:<48} {median:7.0f} µs{step_up}")
+        print(f"  {name:<52} {median:7.0f} µs{step_up}")
         previous = median
 
 
-def dropin_run(X, device):
+def dropin_run(X, device, epochs):
     from companion.sklearn import BernoulliRBM as DropIn
 
-    rbm = DropIn(n_components=N_HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=EPOCHS, device=str(device))
+    rbm = DropIn(n_components=N_HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=epochs, device=str(device))
     Xn = X.cpu().numpy()
     start = time.perf_counter()
     rbm.fit(Xn)
-    return (time.perf_counter() - start) / EPOCHS
+    return (time.perf_counter() - start) / epochs
 
 
-def sklearn_run(X, device):
+def sklearn_run(X, device, epochs):
     from sklearn.neural_network import BernoulliRBM as SkRBM
 
-    rbm = SkRBM(n_components=N_HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=EPOCHS)
+    rbm = SkRBM(n_components=N_HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=epochs)
     Xn = X.cpu().numpy().astype(np.float32)
     start = time.perf_counter()
     rbm.fit(Xn)
-    return (time.perf_counter() - start) / EPOCHS
+    return (time.perf_counter() - start) / epochs
 
 
-def learnergy_run(X, device):
+def learnergy_run(X, device, epochs):
     from learnergy.models.bernoulli import RBM
     from torch.utils.data import TensorDataset
 
     rbm = RBM(n_visible=784, n_hidden=N_HIDDEN, steps=1, learning_rate=LR, use_gpu=device.type == "cuda")
     data = TensorDataset(X.cpu(), torch.zeros(len(X)))
     start = time.perf_counter()
-    rbm.fit(data, batch_size=BATCH, epochs=EPOCHS)
+    rbm.fit(data, batch_size=BATCH, epochs=epochs)
     sync(device)
-    return (time.perf_counter() - start) / EPOCHS
+    return (time.perf_counter() - start) / epochs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs per timed run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--ais-chains", type=int, default=100)
     parser.add_argument("--ais-betas", type=int, default=2000)
@@ -265,7 +256,7 @@ def main() -> None:
     for repeat in range(args.repeats + 1):
         for name, run in runs.items():
             torch.manual_seed(repeat)
-            seconds = run(X, device)
+            seconds = run(X, device, args.epochs)
             if repeat:
                 times[name].append(seconds)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
@@ -302,10 +293,10 @@ def main() -> None:
         rbm = BernoulliRBM(784, 500)
         cp.fit(rbm, full[:1000], epochs=1, batch_size=BATCH, optimizer="sgd", lr=LR, device=device, progress=False)
         start = time.perf_counter()
-        cp.fit(rbm, full, epochs=EPOCHS, batch_size=BATCH, optimizer="sgd", lr=LR, device=device, progress=False)
+        cp.fit(rbm, full, epochs=FULL_EPOCHS, batch_size=BATCH, optimizer="sgd", lr=LR, device=device, progress=False)
         sync(device)
         print(f"full-size epoch on {torch.cuda.get_device_name()}: 60,000 x 784 -> 500, batch {BATCH}: "
-              f"{(time.perf_counter() - start) / EPOCHS:.2f} s")
+              f"{(time.perf_counter() - start) / FULL_EPOCHS:.2f} s")
 
 
 if __name__ == "__main__":

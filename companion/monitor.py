@@ -1,5 +1,7 @@
-"""What :func:`companion.fit` watches while it trains: the history, early stopping, divergence.
+"""What :func:`companion.fit` watches while it trains: the recorded batches, the history, early stopping,
+divergence.
 
+``fit`` measures one batch in :data:`MONITOR_EVERY` where measuring costs work (``_accumulate``);
 :class:`History` is what ``fit`` returns; :class:`EarlyStopping` decides when the
 monitored loss has stopped improving; the guard keeps the model and optimizer as
 they were at the start of each epoch and puts them back before any error (a NaN
@@ -18,6 +20,29 @@ from torch import nn
 
 #: A parameter beyond this magnitude means training has exploded, even while still finite.
 MAX_PARAMETER = 1e6
+
+
+#: fit records the batches it monitors only, the first of every epoch and every MONITOR_EVERY-th after
+#: it, where measuring costs work of its own: a metric given as a callable (e.g. PCD's reconstruction
+#: error) and the loss of a model that takes ``monitor`` (see :class:`companion.train.Trainable`)
+MONITOR_EVERY = 10
+
+
+def _accumulate(totals: dict, weights: dict, loss, metrics: dict, size: int, device, monitored: bool = True
+                ) -> None:
+    """Add a batch's size-weighted loss and metrics to ``totals`` (on the device: no sync).
+
+    A metric given as a zero-argument callable is evaluated only when ``monitored``; ``weights``
+    holds each key's total weight, so such a metric is the mean over the batches that measured it.
+    """
+    for key, value in {"loss": loss, **metrics}.items():
+        if callable(value):
+            if not monitored:
+                continue
+            value = value()
+        value = torch.as_tensor(value, device=device).detach().float() * size
+        totals[key] = totals[key] + value if key in totals else value
+        weights[key] = weights.get(key, 0) + size
 
 
 class TrainingDiverged(FloatingPointError):

@@ -22,7 +22,8 @@ from torch import nn
 
 from .checks import as_data, model_dtype, positive_int, require_finite
 from .config import get_device
-from .monitor import MAX_PARAMETER, EarlyStopping, History, TrainingDiverged, _Guard  # noqa: F401
+from .monitor import (MAX_PARAMETER, MONITOR_EVERY, EarlyStopping, History, TrainingDiverged,  # noqa: F401
+                      _accumulate, _Guard)
 from .utils import evaluating
 
 #: What ``fit`` and ``evaluate`` hand to ``model.loss``: always a tuple, ``(X,)`` or ``(X, y, ...)``.
@@ -48,6 +49,14 @@ class Trainable(Protocol):
     - ``loss(batch, generator=...)``: a model that samples (an RBM's chain) takes a
       ``torch.Generator`` and draws every random number from it; ``fit`` passes one seeded
       with its ``seed`` and leaves torch's global generator alone;
+    - ``loss(batch, monitor=...)``: a model whose loss *value* costs work that its update does
+      not need (an RBM's free energies: the CD surrogate's value is only reported) takes a
+      ``monitor`` flag. ``fit`` passes ``monitor=True`` on the batches it records (the first of
+      each epoch and every :data:`MONITOR_EVERY`-th after it) and ``False`` on the others, where
+      the model may return a loss whose value is NaN ("not measured") and no metrics: only its
+      gradient is used there. The loss and metrics of an epoch are then means over the
+      recorded batches, and the divergence guard checks the loss there and every parameter
+      after the epoch;
     - ``eval_loss_name = "recon"`` (or ``"mse"``, ...): the eval-mode loss is not the training
       loss (an RBM trains on a CD surrogate and is validated on its reconstruction error), but
       the metric of that name; validation then records it as ``val_<name>`` only, never as a
@@ -150,28 +159,6 @@ def _batches(tensors: tuple[torch.Tensor, ...], batch_size: int, perm: torch.Ten
         tensors = tuple(t[perm.to(t.device)] for t in tensors)
     for start in range(0, n, batch_size):
         yield tuple(t[start : start + batch_size].to(device, non_blocking=True) for t in tensors)
-
-
-#: fit evaluates a metric given as a callable (one that costs extra work, e.g. PCD's reconstruction
-#: error) on the first batch of every epoch and every MONITOR_EVERY-th batch after it only
-MONITOR_EVERY = 10
-
-
-def _accumulate(totals: dict, weights: dict, loss, metrics: dict, size: int, device, monitored: bool = True
-                ) -> None:
-    """Add a batch's size-weighted loss and metrics to ``totals`` (on the device: no sync).
-
-    A metric given as a zero-argument callable is evaluated only when ``monitored``; ``weights``
-    holds each key's total weight, so such a metric is the mean over the batches that measured it.
-    """
-    for key, value in {"loss": loss, **metrics}.items():
-        if callable(value):
-            if not monitored:
-                continue
-            value = value()
-        value = torch.as_tensor(value, device=device).detach().float() * size
-        totals[key] = totals[key] + value if key in totals else value
-        weights[key] = weights.get(key, 0) + size
 
 
 @torch.no_grad()
@@ -310,7 +297,8 @@ def fit(
     amp_dtype = _amp_dtype(amp, model, device)
     step = _Step(model, opt, params, device, amp_dtype, clip_grad_norm)
     gen = torch.Generator(device="cpu")  # the batch order
-    if _takes_generator(model):
+    step.monitors = _takes_keyword(model, "monitor")
+    if _takes_keyword(model, "generator"):
         # the model's sampling gets a generator of its own: the caller's global generator is left alone
         step.generator = torch.Generator(device=device)
         if seed is not None:
@@ -362,9 +350,9 @@ def fit(
     return history
 
 
-def _takes_generator(model) -> bool:
-    """Whether ``model.loss`` accepts a ``generator`` keyword (see :class:`Trainable`)."""
-    return "generator" in inspect.signature(model.loss).parameters
+def _takes_keyword(model, name: str) -> bool:
+    """Whether ``model.loss`` accepts the keyword ``name`` (``generator``, ``monitor``: see :class:`Trainable`)."""
+    return name in inspect.signature(model.loss).parameters
 
 
 def _training_data(model, X, validation_data, validation_split: float, device: torch.device):
@@ -405,12 +393,16 @@ class _Step:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
     generator: torch.Generator | None = None  # for a model whose loss samples (see Trainable)
+    monitors: bool = False  # the model's loss takes `monitor` (see Trainable)
 
-    def loss(self, batch: Batch):
+    def loss(self, batch: Batch, monitored: bool = True):
+        kwargs = {}
+        if self.generator is not None:
+            kwargs["generator"] = self.generator
+        if self.monitors:
+            kwargs["monitor"] = monitored
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            if self.generator is not None:
-                return self.model.loss(batch, generator=self.generator)
-            return self.model.loss(batch)
+            return self.model.loss(batch, **kwargs)
 
     def update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -434,12 +426,15 @@ def _train_epoch(step: _Step, batches, guard: "_Guard") -> dict[str, float]:
     totals: dict[str, torch.Tensor] = {}
     weights: dict[str, float] = {}
     for i, batch in enumerate(batches):
-        loss, metrics = step.loss(batch)
-        # a sync per batch is free on the CPU; on a GPU check every few batches
-        if (step.device.type == "cpu" or i % 20 == 0) and not torch.isfinite(loss):
-            guard.diverged_loss(loss, i)
-        # before the update: a deferred metric measures the parameters the loss saw
-        _accumulate(totals, weights, loss, metrics, len(batch[0]), step.device, i % MONITOR_EVERY == 0)
+        monitored = i % MONITOR_EVERY == 0
+        loss, metrics = step.loss(batch, monitored)
+        # a model told not to monitor this batch returned a loss without a value: only its gradient counts
+        if monitored or not step.monitors:
+            # a sync per batch is free on the CPU; on a GPU check every few batches
+            if (step.device.type == "cpu" or i % 20 == 0) and not math.isfinite(loss.item()):
+                guard.diverged_loss(loss, i)
+            # before the update: a deferred metric measures the parameters the loss saw
+            _accumulate(totals, weights, loss, metrics, len(batch[0]), step.device, monitored)
         step.update(loss)
     record = {key: (value / weights[key]).item() for key, value in totals.items()}
     if not math.isfinite(record["loss"]):

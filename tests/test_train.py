@@ -325,6 +325,45 @@ def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only(
     assert calls[0] == 0.0  # measured before the update of its batch
 
 
+class _Skips(torch.nn.Module):
+    """A model whose loss value costs work of its own: unmonitored, it returns NaN and no metrics."""
+
+    def __init__(self, blow_up_at=None):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.flags, self.blow_up_at = [], blow_up_at
+
+    def loss(self, batch, monitor=True):
+        self.flags.append(monitor)
+        x = batch[0]
+        loss = ((x - self.w) ** 2).mean()
+        if len(self.flags) == self.blow_up_at:
+            loss = loss * float("inf")  # an update that sends w to infinity
+        if not monitor:
+            return loss + (float("nan") - loss.detach()), {}  # the gradient, but no value
+        return loss, {"mean": x.mean()}
+
+
+def test_a_model_that_takes_monitor_is_measured_on_the_monitored_batches_only():
+    from companion.train import MONITOR_EVERY
+
+    n_batches = 2 * MONITOR_EVERY + 5
+    model = _Skips()
+    history = cp.fit(model, torch.randn(10 * n_batches, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1,
+                     progress=False, seed=0)
+    monitored = [i % MONITOR_EVERY == 0 for i in range(n_batches)]
+    assert model.flags == monitored * 2  # True on batches 0, 10 and 20 of each epoch
+    assert all(math.isfinite(v) for v in history["loss"] + history["mean"])  # the NaN values were not recorded
+    assert model.w.item() != 0.0  # and every batch's gradient was applied
+
+
+def test_a_divergence_on_an_unmonitored_batch_is_still_caught_and_the_model_restored():
+    model = _Skips(blow_up_at=3)  # batch 3 is not monitored: its loss is not checked
+    with pytest.raises(TrainingDiverged, match="epoch 1"):
+        cp.fit(model, torch.randn(200, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1, progress=False)
+    assert model.w.item() == 0.0  # restored to the start of the epoch
+
+
 def test_a_model_that_samples_gets_fit_s_generator_and_the_global_one_is_left_alone():
     from companion.models import BernoulliRBM
 

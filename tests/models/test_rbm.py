@@ -147,6 +147,53 @@ def test_cd_and_pcd_training_raise_the_exact_likelihood():
         assert after > -2.3, (kw, afters)
 
 
+@pytest.mark.parametrize("persistent", [False, True])
+def test_an_unmonitored_loss_has_the_same_gradient_and_no_value(persistent):
+    data = (torch.rand(6, 4, generator=torch.Generator().manual_seed(2)) < 0.5).double()
+    grads = []
+    for monitor in (True, False):
+        rbm = tiny_rbm(4, 3, persistent=persistent, weight_cost=0.01)
+        loss, metrics = rbm.loss(data, generator=torch.Generator().manual_seed(7), monitor=monitor)
+        loss.backward()
+        grads.append([p.grad.clone() for p in (rbm.W, rbm.b, rbm.c)])
+        if monitor:
+            assert set(metrics) == {"recon", "free_energy"} and torch.isfinite(loss)
+        else:
+            assert metrics == {} and torch.isnan(loss)  # nothing measured: only the gradient is there
+    for monitored, unmonitored in zip(*grads):
+        assert torch.equal(monitored, unmonitored)
+
+
+def test_fit_measures_an_rbm_on_the_monitored_batches_and_trains_it_exactly_as_before():
+    from companion.train import MONITOR_EVERY
+
+    class EveryBatch(BernoulliRBM):
+        """Measures every batch (its loss takes no ``monitor``, so fit never asks it to skip) and keeps them."""
+
+        def loss(self, batch, generator=None):
+            loss, metrics = super().loss(batch, generator)
+            seen.append({"loss": loss.item(), **{k: v.item() for k, v in metrics.items()}})
+            return loss, metrics
+
+    n_batches = MONITOR_EVERY + 2
+    X = (torch.rand(50 * n_batches, 10, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    seen, runs = [], {}
+    for cls in (BernoulliRBM, EveryBatch):
+        torch.manual_seed(1)
+        rbm = cls(10, 5)
+        runs[cls] = (cp.fit(rbm, X, epochs=2, batch_size=50, optimizer="sgd", lr=0.1, progress=False, seed=3,
+                            device="cpu"), rbm)
+    (h_sub, sub), (h_all, every) = runs[BernoulliRBM], runs[EveryBatch]
+    for p, q in zip(sub.parameters(), every.parameters()):
+        assert torch.equal(p, q)  # skipping the measurements changed no update
+    for key in ("loss", "recon", "free_energy"):
+        for epoch in range(2):
+            batches = seen[epoch * n_batches:(epoch + 1) * n_batches]
+            monitored = [b[key] for i, b in enumerate(batches) if i % MONITOR_EVERY == 0]  # batches 0 and 10
+            assert h_sub[key][epoch] == pytest.approx(sum(monitored) / len(monitored), rel=1e-5), key
+            assert h_all[key][epoch] == pytest.approx(sum(b[key] for b in batches) / n_batches, rel=1e-5), key
+
+
 def test_history_has_reconstruction_and_free_energy_and_validation():
     X = (torch.rand(200, 10) < 0.3).float()
     rbm = BernoulliRBM(10, 5)
