@@ -9,8 +9,8 @@ is a warm-up and is discarded. Prints median epoch times and the ratios
 (companion / peer). Each library does what its ``fit`` does per update:
 
 - companion: ``cp.fit`` on ``companion.models.BernoulliRBM`` (CD-1; the loss,
-  reconstruction error and free energy are recorded on the first and every
-  tenth batch, ``companion.train.MONITOR_EVERY``: the other updates run
+  reconstruction error and free energy are recorded on one batch in ten,
+  ``companion.monitor.monitored_batches``: the other updates run
   ``loss(batch, monitor=False)``, which skips the two free energies);
 - companion.sklearn: the drop-in's whole ``fit`` (PCD-1, as scikit-learn, through the same
   ``cp.fit``; input validation and the fitted attributes included);

@@ -22,10 +22,20 @@ from torch import nn
 MAX_PARAMETER = 1e6
 
 
-#: fit records the batches it monitors only, the first of every epoch and every MONITOR_EVERY-th after
-#: it, where measuring costs work of its own: a metric given as a callable (e.g. PCD's reconstruction
-#: error) and the loss of a model that takes ``monitor`` (see :class:`companion.train.Trainable`)
+#: where measuring costs work of its own, fit measures one batch in MONITOR_EVERY (see monitored_batches):
+#: a metric given as a callable (e.g. PCD's reconstruction error) and the loss of a model that takes
+#: ``monitor`` (see :class:`companion.train.Trainable`)
 MONITOR_EVERY = 10
+
+
+def monitored_batches(n_batches: int) -> range:
+    """The batches of an epoch of ``n_batches`` that ``fit`` measures where measuring costs work.
+
+    Every :data:`MONITOR_EVERY`-th, starting halfway into the first ten (5, 15, 25, ...), or
+    the middle batch of a shorter epoch: each stands for the ten around it, so their mean
+    follows the epoch's mean (batch 0 would stand for the untrained start of the epoch).
+    """
+    return range(min(MONITOR_EVERY // 2, (n_batches - 1) // 2), n_batches, MONITOR_EVERY)
 
 
 def _accumulate(totals: dict, weights: dict, loss, metrics: dict, size: int, device, monitored: bool = True
@@ -137,10 +147,30 @@ class _Guard:
         self.epoch = epoch
         self.model_state = copy.deepcopy(self.model.state_dict())
         self.opt_state = copy.deepcopy(self.opt.state_dict())
+        # training state kept out of the state_dict (an RBM's persistent chains, its running mean activity)
+        persistent = self.model_state.keys()
+        self.transient = {name: b.detach().clone() for name, b in self.model.named_buffers() if name not in persistent}
 
     def restore(self) -> None:
         self.model.load_state_dict(self.model_state)
         self.opt.load_state_dict(self.opt_state)
+        for name, buffer in self.transient.items():
+            owner, _, attr = name.rpartition(".")
+            setattr(self.model.get_submodule(owner), attr, buffer.clone())
+
+    def restore_after(self, error: Exception) -> None:
+        """Put the epoch's start back after ``error`` left ``fit``; a diverged parameter makes it a TrainingDiverged.
+
+        ``fit`` measures a model that takes ``monitor`` on one batch in ten, so parameters can go
+        non-finite between two checks, and a sampler fed NaN probabilities fails with an error of
+        its own (``torch.multinomial``'s); this names the cause instead.
+        """
+        if isinstance(error, TrainingDiverged):
+            return  # raised by this guard, which restored the model already
+        worst, name = self._worst_parameter()
+        self.restore()
+        if not (math.isfinite(worst) and worst <= MAX_PARAMETER):
+            raise self._diverged(name, worst) from error
 
     def diverged_loss(self, loss, step: int) -> None:
         self.restore()
@@ -151,6 +181,14 @@ class _Guard:
 
     def check_parameters(self) -> None:
         """Restore and raise when a parameter is non-finite or beyond :data:`MAX_PARAMETER`."""
+        worst, name = self._worst_parameter()
+        if math.isfinite(worst) and worst <= MAX_PARAMETER:
+            return
+        self.restore()
+        raise self._diverged(name, worst)
+
+    def _worst_parameter(self) -> tuple[float, str]:
+        """The largest magnitude among the parameters (inf or nan once one is non-finite) and its name."""
         worst, name = 0.0, ""
         with torch.no_grad():
             for key, p in self.model.named_parameters():
@@ -159,10 +197,10 @@ class _Guard:
                     worst, name = size, key
                     if not math.isfinite(size):
                         break
-        if math.isfinite(worst) and worst <= MAX_PARAMETER:
-            return
-        self.restore()
-        raise TrainingDiverged(
+        return worst, name
+
+    def _diverged(self, name: str, worst: float) -> TrainingDiverged:
+        return TrainingDiverged(
             f"training diverged in epoch {self.epoch + 1}: parameter {name!r} reached {worst:.3g} (the limit is "
             f"{MAX_PARAMETER:g}); the model was restored to its parameters at the start of that epoch. "
             + _likely_cause(self.opt, self.X))

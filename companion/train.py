@@ -23,7 +23,7 @@ from torch import nn
 from .checks import as_data, model_dtype, positive_int, require_finite
 from .config import get_device
 from .monitor import (MAX_PARAMETER, MONITOR_EVERY, EarlyStopping, History, TrainingDiverged,  # noqa: F401
-                      _accumulate, _Guard)
+                      _accumulate, _Guard, monitored_batches)
 from .utils import evaluating
 
 #: What ``fit`` and ``evaluate`` hand to ``model.loss``: always a tuple, ``(X,)`` or ``(X, y, ...)``.
@@ -49,14 +49,12 @@ class Trainable(Protocol):
     - ``loss(batch, generator=...)``: a model that samples (an RBM's chain) takes a
       ``torch.Generator`` and draws every random number from it; ``fit`` passes one seeded
       with its ``seed`` and leaves torch's global generator alone;
-    - ``loss(batch, monitor=...)``: a model whose loss *value* costs work that its update does
-      not need (an RBM's free energies: the CD surrogate's value is only reported) takes a
-      ``monitor`` flag. ``fit`` passes ``monitor=True`` on the batches it records (the first of
-      each epoch and every :data:`MONITOR_EVERY`-th after it) and ``False`` on the others, where
-      the model may return a loss whose value is NaN ("not measured") and no metrics: only its
-      gradient is used there. The loss and metrics of an epoch are then means over the
-      recorded batches, and the divergence guard checks the loss there and every parameter
-      after the epoch;
+    - ``loss(batch, monitor=...)``: a model whose loss *value* costs work its update does not need
+      (the free energies of an RBM's CD surrogate) takes a ``monitor`` flag: ``fit`` passes True on
+      one batch in :data:`MONITOR_EVERY` (:func:`~companion.monitor.monitored_batches`) and False on
+      the others, where the model may return its gradient with a NaN value and no metrics. The
+      epoch's loss and metrics are then means over the measured batches; the divergence guard
+      checks the loss there and every parameter after the epoch;
     - ``eval_loss_name = "recon"`` (or ``"mse"``, ...): the eval-mode loss is not the training
       loss (an RBM trains on a CD surrogate and is validated on its reconstruction error), but
       the metric of that name; validation then records it as ``val_<name>`` only, never as a
@@ -262,10 +260,12 @@ def fit(
     Raises
     ------
     TrainingDiverged
-        If the loss becomes NaN or infinite, or after an epoch any parameter is
-        non-finite or beyond :data:`MAX_PARAMETER` (1e6) in magnitude; parameters
-        are restored to those at the start of the failing epoch, so the model is
-        not left corrupted, and the message names the likely cause.
+        If a measured loss becomes NaN or infinite (every batch's, or one in ten for a
+        model that takes ``monitor``), or after an epoch any parameter is non-finite or
+        beyond :data:`MAX_PARAMETER` (1e6) in magnitude; parameters are restored to those
+        at the start of the failing epoch, so the model is not left corrupted, and the
+        message names the likely cause. Any other error inside an epoch restores them too
+        (and becomes a TrainingDiverged when a parameter had gone non-finite).
     KeyboardInterrupt
         Re-raised after an interrupt (Ctrl-C) with the model restored to the last
         completed epoch, which the message names.
@@ -323,7 +323,8 @@ def fit(
         for epoch in range(epochs):
             guard.start(epoch)
             perm = torch.randperm(len(tensors[0]), generator=gen) if shuffle else None
-            record = _train_epoch(step, _batches(tensors, batch_size, perm, device), guard)
+            record = _train_epoch(step, _batches(tensors, batch_size, perm, device), guard,
+                                  math.ceil(len(tensors[0]) / batch_size))
             if val is not None:
                 scores = evaluate(model, val, batch_size=max(batch_size, 1024))
                 record.update({f"val_{key}": value for key, value in scores.items()})
@@ -420,22 +421,27 @@ class _Step:
             self.opt.step()
 
 
-def _train_epoch(step: _Step, batches, guard: "_Guard") -> dict[str, float]:
-    """One pass over ``batches``; the size-weighted mean loss and metrics of the epoch."""
+def _train_epoch(step: _Step, batches, guard: "_Guard", n_batches: int) -> dict[str, float]:
+    """One pass over ``batches`` (``n_batches`` of them); the size-weighted mean loss and metrics of the epoch."""
     step.model.train()
     totals: dict[str, torch.Tensor] = {}
     weights: dict[str, float] = {}
-    for i, batch in enumerate(batches):
-        monitored = i % MONITOR_EVERY == 0
-        loss, metrics = step.loss(batch, monitored)
-        # a model told not to monitor this batch returned a loss without a value: only its gradient counts
-        if monitored or not step.monitors:
-            # a sync per batch is free on the CPU; on a GPU check every few batches
-            if (step.device.type == "cpu" or i % 20 == 0) and not math.isfinite(loss.item()):
-                guard.diverged_loss(loss, i)
-            # before the update: a deferred metric measures the parameters the loss saw
-            _accumulate(totals, weights, loss, metrics, len(batch[0]), step.device, monitored)
-        step.update(loss)
+    measured = monitored_batches(n_batches)
+    try:
+        for i, batch in enumerate(batches):
+            monitored = i in measured
+            loss, metrics = step.loss(batch, monitored)
+            # a model told not to monitor this batch returned a loss without a value: only its gradient counts
+            if monitored or not step.monitors:
+                # a sync per batch is free on the CPU; on a GPU only the measured batches are checked
+                if (step.device.type == "cpu" or monitored) and not math.isfinite(loss.item()):
+                    guard.diverged_loss(loss, i)
+                # before the update: a deferred metric measures the parameters the loss saw
+                _accumulate(totals, weights, loss, metrics, len(batch[0]), step.device, monitored)
+            step.update(loss)
+    except Exception as exc:  # the model as it was at the epoch's start, whatever failed in between
+        guard.restore_after(exc)
+        raise
     record = {key: (value / weights[key]).item() for key, value in totals.items()}
     if not math.isfinite(record["loss"]):
         guard.diverged_loss(record["loss"], i)

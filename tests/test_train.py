@@ -301,7 +301,7 @@ def test_a_named_eval_loss_is_recorded_and_monitored_under_its_name():
 def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only():
     from companion.train import MONITOR_EVERY
 
-    calls = []
+    calls, seen = [], []
 
     class Costly(torch.nn.Module):
         def __init__(self):
@@ -310,9 +310,10 @@ def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only(
 
         def loss(self, batch):
             x = batch[0]
+            seen.append(self.w.item())
 
             def extra():  # stands for a metric that costs work of its own
-                calls.append(self.w.item())
+                calls.append((len(seen) - 1, self.w.item()))
                 return torch.tensor(float(len(calls)))
 
             return ((x - self.w) ** 2).mean(), {"extra": extra}
@@ -320,9 +321,17 @@ def test_a_metric_given_as_a_callable_is_measured_on_the_monitored_batches_only(
     n_batches = 2 * MONITOR_EVERY + 5
     history = cp.fit(Costly(), torch.randn(10 * n_batches, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1,
                      progress=False, seed=0)
-    assert len(calls) == 6  # batches 0, 10 and 20 of each epoch
-    assert history["extra"] == [2.0, 5.0]  # each epoch's mean over the batches that measured it
-    assert calls[0] == 0.0  # measured before the update of its batch
+    assert [i for i, _ in calls] == [5, 15, 30, 40]  # batches 5 and 15 of each epoch of 25
+    assert history["extra"] == [1.5, 3.5]  # each epoch's mean over the batches that measured it
+    assert all(w == seen[i] for i, w in calls)  # measured before the update of its batch
+
+
+@pytest.mark.parametrize("n_batches, expected", [
+    (1, [0]), (2, [0]), (3, [1]), (7, [3]), (10, [4]), (12, [5]), (40, [5, 15, 25, 35]), (45, [5, 15, 25, 35])])
+def test_the_monitored_batches_stand_for_the_ten_around_them(n_batches, expected):
+    from companion.monitor import monitored_batches
+
+    assert list(monitored_batches(n_batches)) == expected
 
 
 class _Skips(torch.nn.Module):
@@ -351,8 +360,8 @@ def test_a_model_that_takes_monitor_is_measured_on_the_monitored_batches_only():
     model = _Skips()
     history = cp.fit(model, torch.randn(10 * n_batches, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1,
                      progress=False, seed=0)
-    monitored = [i % MONITOR_EVERY == 0 for i in range(n_batches)]
-    assert model.flags == monitored * 2  # True on batches 0, 10 and 20 of each epoch
+    monitored = [i in (5, 15) for i in range(n_batches)]
+    assert model.flags == monitored * 2  # True on batches 5 and 15 of each epoch of 25
     assert all(math.isfinite(v) for v in history["loss"] + history["mean"])  # the NaN values were not recorded
     assert model.w.item() != 0.0  # and every batch's gradient was applied
 
@@ -362,6 +371,34 @@ def test_a_divergence_on_an_unmonitored_batch_is_still_caught_and_the_model_rest
     with pytest.raises(TrainingDiverged, match="epoch 1"):
         cp.fit(model, torch.randn(200, 1), epochs=2, batch_size=10, optimizer="sgd", lr=0.1, progress=False)
     assert model.w.item() == 0.0  # restored to the start of the epoch
+
+
+def test_an_error_inside_an_epoch_restores_the_model_and_names_a_divergence_as_one():
+    class FailsAt(_Skips):
+        def __init__(self, blow_up_at=None, fail_at=None):
+            super().__init__(blow_up_at)
+            self.fail_at = fail_at
+            self.register_buffer("running", torch.zeros(1), persistent=False)  # state outside the state_dict
+
+        def loss(self, batch, monitor=True):
+            self.running += 1
+            if len(self.flags) + 1 == self.fail_at:
+                # what a sampler does when handed the probabilities of diverged parameters
+                torch.multinomial(torch.full((1, 2), float("nan")) * self.w.detach(), 1)
+            return super().loss(batch, monitor)
+
+    X = torch.randn(200, 1)
+    model = FailsAt(fail_at=7)  # a plain error, parameters fine: it is raised as it is, the model restored
+    cp.fit(model, X[:20], epochs=1, batch_size=10, optimizer="sgd", lr=0.1, progress=False)
+    w, running = model.w.item(), model.running.item()
+    model.flags.clear()
+    with pytest.raises(RuntimeError):
+        cp.fit(model, X, epochs=1, batch_size=10, optimizer="sgd", lr=0.1, progress=False)
+    assert (model.w.item(), model.running.item()) == (w, running)
+    model = FailsAt(blow_up_at=2, fail_at=4)  # w went to infinity on batch 2, unmeasured; batch 4 fails
+    with pytest.raises(TrainingDiverged, match="parameter 'w'") as caught:
+        cp.fit(model, X, epochs=1, batch_size=10, optimizer="sgd", lr=0.1, progress=False)
+    assert isinstance(caught.value.__cause__, RuntimeError) and model.w.item() == 0.0
 
 
 def test_a_model_that_samples_gets_fit_s_generator_and_the_global_one_is_left_alone():

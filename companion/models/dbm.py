@@ -23,6 +23,7 @@ enumeration (tiny models) or annealed importance sampling (L = 2).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -245,7 +246,8 @@ class DBM(ConstructorConfig, DBMLikelihood, nn.Module):
     eval_loss_name = "recon"
 
     @converts_input
-    def loss(self, batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch, generator: torch.Generator | None = None, monitor: bool = True
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The SH2009 learning rule as a surrogate loss for :func:`companion.fit`.
 
         .. math:: -\\frac{\\partial \\mathcal L}{\\partial W_l} =
@@ -267,18 +269,26 @@ class DBM(ConstructorConfig, DBMLikelihood, nn.Module):
         Metrics: ``recon`` (squared error per example, summed over pixels, of
         :math:`p(v \\mid h^1 = \\mu_1)`, one mean-field pass up and one step down)
         and ``free_energy`` (mean :math:`F_Q(v)`, the negative bound without log Z).
+        ``monitor=False`` (what :func:`companion.fit` passes on the batches it does not
+        record) skips them and the value, whose energies cost as many matrix products
+        as the update: the loss then has the same gradient and a NaN value.
         """
         v = batch[0] if isinstance(batch, (tuple, list)) else batch
         self.check_batch(v, values=False)  # fit checked the values of the whole set once
         W, b, L = self.weights, self.biases, self.n_layers
         with torch.no_grad():
             mus = [v, *self._mean_field(v)]
-            recon = ((v - torch.sigmoid(layer_input(W, b, mus, 0))) ** 2).sum(1).mean()
-            free = self._mean_field_free_energy(mus).mean()
-            if not self.training:
-                return recon, {"recon": recon, "free_energy": free}
+            if monitor or not self.training:
+                recon = ((v - torch.sigmoid(layer_input(W, b, mus, 0))) ** 2).sum(1).mean()
+                free = self._mean_field_free_energy(mus).mean()
+                metrics = {"recon": recon, "free_energy": free}
+                if not self.training:
+                    return recon, metrics
             fantasy = self._advance_chains(v, generator)
-            value = free + _log_marginal(W, b, fantasy, ()).mean()
+            if monitor:
+                value = free + _log_marginal(W, b, fantasy, ()).mean()
+            else:
+                value, metrics = v.new_tensor(math.nan), {}
             n, m = len(v), len(fantasy[0])
             # d E / d W_l = -x_l x_{l+1}^T: the surrogate's gradient is model minus data statistics
             grad_W = [torch.addmm(fantasy[l].T @ fantasy[l + 1], mus[l].T, mus[l + 1], beta=1 / m, alpha=-1 / n)
@@ -287,7 +297,7 @@ class DBM(ConstructorConfig, DBMLikelihood, nn.Module):
         loss = given_gradients(value, (*W, *b), (*grad_W, *grad_b))
         if self.weight_cost:
             loss = loss + 0.5 * self.weight_cost * sum((w**2).sum() for w in W)
-        return loss, {"recon": recon, "free_energy": free}
+        return loss, metrics
 
     def pretrain(self, X: torch.Tensor, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 100, k: int = 1,
                  fit_fn=None, **fit_kwargs) -> list:

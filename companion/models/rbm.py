@@ -137,10 +137,10 @@ class BernoulliRBM(RBM):
             pre_neg = self.hidden_input(v_neg)
             p_h_neg = self._hidden_mean(pre_neg)
             self._negative_hidden(p_h_neg)
-            # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics;
-            # the second product accumulates into the first's result (no copy of the weights' size)
+            # dF(v)/dW = -v p(h|v)^T, so the surrogate's gradient is -(data - model) statistics
+            # (out of place: under autocast, which casts addmm's inputs, an in-place addmm_ would mix dtypes)
             n, m = len(v0), len(v_neg)
-            grad_W = torch.mm(v_neg.t(), p_h_neg).addmm_(v0.t(), p_h0, beta=1 / m, alpha=-1 / n)
+            grad_W = torch.addmm(v_neg.t() @ p_h_neg, v0.t(), p_h0, beta=1 / m, alpha=-1 / n)
             grad_b = v_neg.mean(0) - v0.mean(0)
             grad_c = p_h_neg.mean(0) - p_h0.mean(0)
             if monitor:

@@ -177,6 +177,22 @@ def test_surrogate_gradient_is_mean_field_minus_chain_statistics():
     assert torch.isclose(metrics["recon"], ((data - torch.sigmoid(b0 + mu1 @ W0.T)) ** 2).sum(1).mean())
 
 
+def test_an_unmonitored_loss_has_the_same_gradient_and_chains_but_no_value():
+    data = (torch.rand(6, 4, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    runs = []
+    for monitor in (True, False):
+        dbm = tiny_dbm((4, 3, 2), seed=4, n_chains=7, gibbs_steps=2, weight_cost=0.01)
+        loss, metrics = dbm.loss(data, generator=torch.Generator().manual_seed(1), monitor=monitor)
+        loss.backward()
+        runs.append(([p.grad.clone() for p in dbm.parameters()], dbm.chains.clone()))
+        assert (set(metrics) == {"recon", "free_energy"} and torch.isfinite(loss)) if monitor else (
+            metrics == {} and torch.isnan(loss))
+    (grads, chains), (grads_off, chains_off) = runs
+    assert torch.equal(chains, chains_off)
+    for g, h in zip(grads, grads_off):
+        assert torch.equal(g, h)
+
+
 def test_eval_mode_is_deterministic_and_leaves_the_chains_alone():
     dbm = tiny_dbm(n_chains=4)
     x = all_states(5)[:10]

@@ -164,8 +164,20 @@ def test_an_unmonitored_loss_has_the_same_gradient_and_no_value(persistent):
         assert torch.equal(monitored, unmonitored)
 
 
+def test_the_loss_runs_under_autocast():
+    # fit(rbm, amp=True) on CUDA runs loss() under autocast; the CPU's bf16 autocast takes the same path
+    rbm = BernoulliRBM(12, 5)
+    v = (torch.rand(8, 12, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    for monitor in (True, False):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = rbm.loss(v, monitor=monitor)
+        loss.backward()
+        assert rbm.W.grad.shape == rbm.W.shape and torch.isfinite(rbm.W.grad).all()
+        rbm.zero_grad()
+
+
 def test_fit_measures_an_rbm_on_the_monitored_batches_and_trains_it_exactly_as_before():
-    from companion.train import MONITOR_EVERY
+    from companion.monitor import MONITOR_EVERY, monitored_batches
 
     class EveryBatch(BernoulliRBM):
         """Measures every batch (its loss takes no ``monitor``, so fit never asks it to skip) and keeps them."""
@@ -189,7 +201,7 @@ def test_fit_measures_an_rbm_on_the_monitored_batches_and_trains_it_exactly_as_b
     for key in ("loss", "recon", "free_energy"):
         for epoch in range(2):
             batches = seen[epoch * n_batches:(epoch + 1) * n_batches]
-            monitored = [b[key] for i, b in enumerate(batches) if i % MONITOR_EVERY == 0]  # batches 0 and 10
+            monitored = [b[key] for i, b in enumerate(batches) if i in monitored_batches(n_batches)]  # batch 5
             assert h_sub[key][epoch] == pytest.approx(sum(monitored) / len(monitored), rel=1e-5), key
             assert h_all[key][epoch] == pytest.approx(sum(b[key] for b in batches) / n_batches, rel=1e-5), key
 
