@@ -11,6 +11,8 @@ optimizer.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class UpDown(nn.Module):
     def check_data(self, X):
         self.dbn.check_data(X)
 
-    def loss(self, batch, generator: torch.Generator | None = None):
+    def loss(self, batch, generator: torch.Generator | None = None, monitor: bool = True):
         dbn = self.dbn
         parts = batch if isinstance(batch, (tuple, list)) else (batch,)
         x0, y = parts[0], (parts[1] if len(parts) > 1 else None)
@@ -74,6 +76,10 @@ class UpDown(nn.Module):
             params += [top.W, top.b, top.c]
             grads += [-(vis_pos.t() @ h_pos - vis_neg.t() @ h_neg) / n, -(vis_pos - vis_neg).mean(0),
                       -(h_pos - h_neg).mean(0)]
-            value = top.free_energy(vis_pos).mean() - top.free_energy(vis_neg).mean()
+            if monitor:
+                value = top.free_energy(vis_pos).mean() - top.free_energy(vis_neg).mean()
+                metrics = {"recon": recon, "sleep_error": sleep_error}
+            else:  # fit's unmeasured batches: the top RBM's free energies only report (see companion.train.Trainable)
+                value, metrics = x0.new_tensor(math.nan), {}
         loss = top._with_penalties(given_gradients(value, params, grads), vis_pos)  # the top RBM's, as in pretraining
-        return loss, {"recon": recon, "sleep_error": sleep_error}
+        return loss, metrics

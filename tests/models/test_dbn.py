@@ -131,6 +131,26 @@ def test_up_down_unties_the_weights_and_keeps_shapes():
     assert "recon" in history and "sleep_error" in history
 
 
+def test_an_unmonitored_up_down_step_has_the_same_gradient_and_no_value():
+    from companion.models.updown import UpDown
+
+    X, y, _ = toy_data(n=40, d=10, classes=2, seed=5)
+    grads = []
+    for monitor in (True, False):
+        torch.manual_seed(0)
+        dbn = DBN((10, 8, 12), n_labels=2).double()
+        dbn.pretrain(X, y, epochs=1, **fit_kwargs())
+        step = UpDown(dbn, top_k=2)
+        loss, metrics = step.loss((X, y), generator=torch.Generator().manual_seed(1), monitor=monitor)
+        loss.backward()
+        grads.append([p.grad.clone() for p in step.parameters() if p.grad is not None])
+        assert (set(metrics) == {"recon", "sleep_error"} and torch.isfinite(loss)) if monitor else (
+            metrics == {} and torch.isnan(loss))
+    assert len(grads[0]) == len(grads[1]) > 0
+    for g, h in zip(*grads):
+        assert torch.equal(g, h)
+
+
 # ---------------------------------------------------------------------- exports
 def test_to_classifier_starts_from_the_recognition_weights():
     X, y, _ = toy_data(n=200, d=10, classes=2, seed=4)
