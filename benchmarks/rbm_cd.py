@@ -39,15 +39,16 @@ monitoring (free energies, reconstruction error) of those it does.
 
     python benchmarks/rbm_cd.py [--repeats 5] [--epochs 10] [--device cpu] [--ais-betas 2000] [--breakdown 1500]
 
-On the 2-core CPU this course is built on (AMD EPYC, 2 threads), three runs
-on 5 December 2026 (``--repeats 5``, ``5``, ``7``) put companion at 0.63, 0.75
-and 0.61 of scikit-learn's epoch, the drop-in at 0.72, 0.74 and 0.73, the bare
-loop at 0.60, 0.58 and 0.61 (before ``fit`` stopped measuring nine batches in
-ten: companion 0.77-0.83, the drop-in 0.76-0.87): the machine's noise moves
-every figure between runs, so compare ratios within one run. ``--breakdown
-1500`` gave, per batch of 100: floor 2.5 ms; fresh tensors and a separate
-gradient +0.06 ms; companion's ``loss`` + ``backward`` + SGD on an unmonitored
-batch +0.5 ms; the monitoring of a recorded batch +0.3 ms more.
+On the 2-core CPU this course is built on (AMD EPYC, 2 threads), two runs on
+5 December 2026 (``--repeats 5``) put companion at 0.69 and 0.69 of
+scikit-learn's epoch, the drop-in at 0.70 and 0.69, the bare loop at 0.62 and
+0.57 (before ``fit`` stopped measuring nine batches in ten: companion
+0.77-0.83, the drop-in 0.76-0.87): the machine's noise moves every figure
+between runs, so compare ratios within one run. ``--breakdown 1500`` gave, per
+batch of 100: floor 2.4 ms; fresh tensors and a separate gradient +0.3 ms;
+companion's ``loss`` + ``backward`` + SGD on an unmonitored batch +0.9 ms; the
+monitoring of a recorded batch +0.2 ms more (between runs these steps move by
+a few tenths of a millisecond).
 """
 
 from __future__ import annotations
