@@ -49,6 +49,16 @@ def test_fit_is_repeatable_and_leaves_global_rng_alone(digits):
     b = BernoulliRBM(n_components=16, n_iter=2, random_state=3, device="cpu").fit(X)
     assert np.array_equal(a.components_, b.components_)
     assert torch.equal(state, torch.get_rng_state())
+    # the weights start from random_state's own generator (the model is built on the meta device)
+    first = BernoulliRBM(n_components=16, n_iter=1, random_state=3, device="cpu")
+    first._init_model(X.astype(np.float32), 3)
+    expected = torch.randn(64, 16, generator=torch.Generator().manual_seed(3)) * first.model_.init_std
+    assert torch.equal(first.model_.W.detach(), expected)
+    # None: a fresh seed each time, and still nothing taken from the global generator
+    c = BernoulliRBM(n_components=16, n_iter=1, random_state=None, device="cpu").fit(X)
+    d = BernoulliRBM(n_components=16, n_iter=1, random_state=None, device="cpu").fit(X)
+    assert not np.array_equal(c.components_, d.components_)
+    assert torch.equal(state, torch.get_rng_state())
 
 
 def test_score_samples_is_deterministic_and_on_sklearns_scale(digits):

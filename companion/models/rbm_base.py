@@ -94,12 +94,25 @@ class RBM(ConstructorConfig, nn.Module):
             n_visible, n_hidden, k, bool(persistent), n_chains)
         self.weight_cost, self.init_std = weight_cost, init_std
         self.sparsity_target, self.sparsity_cost, self.sparsity_decay = sparsity_target, sparsity_cost, sparsity_decay
-        self.W = nn.Parameter(torch.randn(n_visible, n_hidden) * init_std)
-        self.b = nn.Parameter(torch.zeros(n_visible))
-        self.c = nn.Parameter(torch.zeros(n_hidden))
+        self.W = nn.Parameter(torch.empty(n_visible, n_hidden))
+        self.b = nn.Parameter(torch.empty(n_visible))
+        self.c = nn.Parameter(torch.empty(n_hidden))
+        self.reset_parameters()
         # training state, not parameters: kept out of the state_dict
         self.register_buffer("chains", torch.empty(0), persistent=False)
         self.register_buffer("hidden_mean", torch.empty(0), persistent=False)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """``W`` drawn from N(0, init_std²) with ``generator`` (torch's global one if None), biases zero.
+
+        The constructor calls it; a caller that must leave the global generator alone (the
+        scikit-learn drop-in) builds the model on the meta device and calls it with its own.
+        """
+        W = torch.randn(self.W.shape, generator=generator, device=generator.device if generator else None)
+        self.W.copy_(W * self.init_std)
+        self.b.zero_()
+        self.c.zero_()
 
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
         """Total input to the hidden units, ``c + v W``: (N, n_visible) -> (N, n_hidden)."""

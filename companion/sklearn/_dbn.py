@@ -247,7 +247,9 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         device = get_device(self.device)
         progress = bool(self.verbose)
         batch = int(self.batch_size)
-        with torch.random.fork_rng(devices=_rng_devices(device)):  # the caller's generators stay as they were
+        # the RBMs' chains draw from fit's generator, but dropout and nn.Linear's initialization take none:
+        # fork, so that the caller's generators stay as they were
+        with torch.random.fork_rng(devices=_rng_devices(device)):
             torch.manual_seed(seed)
             dbn = DBN((X.shape[1], *sizes)).to(device=device, dtype=data.dtype)
             pretrain = int(self.pretrain_epochs) > 0

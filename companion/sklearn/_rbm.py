@@ -161,10 +161,14 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
 
     def _init_model(self, X: np.ndarray, seed: int | None) -> None:
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        # built on the meta device, so that the constructor draws nothing from torch's global generator;
+        # the weights then come from a generator of their own, as the chain's samples do (fit's)
+        with torch.device("meta"):
             model = _LenientRBM(X.shape[1], int(self.n_components), persistent=True, n_chains=int(self.batch_size))
+        model = model.to_empty(device="cpu")
+        generator = torch.Generator()
+        generator.seed() if seed is None else generator.manual_seed(seed)
+        model.reset_parameters(generator)
         self.model_ = model.to(device=get_device(self.device), dtype=_DTYPES[X.dtype])
         self._gibbs_generator = None
         self._n_features_out = int(self.n_components)

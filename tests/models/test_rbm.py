@@ -206,6 +206,20 @@ def test_fit_measures_an_rbm_on_the_monitored_batches_and_trains_it_exactly_as_b
             assert h_all[key][epoch] == pytest.approx(sum(b[key] for b in batches) / n_batches, rel=1e-5), key
 
 
+def test_reset_parameters_draws_the_weights_from_a_generator_and_zeroes_the_biases():
+    torch.manual_seed(4)
+    rbm = BernoulliRBM(7, 3, init_std=0.1)
+    torch.manual_seed(4)
+    assert torch.equal(rbm.W.detach(), torch.randn(7, 3) * 0.1)  # the constructor's draw, as it always was
+    with torch.no_grad():
+        rbm.b.fill_(1.0)
+    state = torch.get_rng_state()
+    rbm.reset_parameters(torch.Generator().manual_seed(9))
+    assert torch.equal(rbm.W.detach(), torch.randn(7, 3, generator=torch.Generator().manual_seed(9)) * 0.1)
+    assert not rbm.b.detach().any() and not rbm.c.detach().any()
+    assert torch.equal(state, torch.get_rng_state())  # a generator of its own: the global one did not move
+
+
 def test_history_has_reconstruction_and_free_energy_and_validation():
     X = (torch.rand(200, 10) < 0.3).float()
     rbm = BernoulliRBM(10, 5)
