@@ -138,7 +138,7 @@ def load(path: str | os.PathLike, model: nn.Module | None = None, device: str | 
     else:
         mine = f"{type(model).__module__}:{type(model).__qualname__}"
         # compared as plain data: a checkpoint that stored a tuple matches the list a config reads back as
-        if mine != payload["class"] or plain_config(getattr(model, "config", None)) != plain_config(payload["config"]):
+        if mine != payload["class"] or getattr(model, "config", None) != plain_config(payload["config"]):
             raise CheckpointError(
                 f"{path} holds {payload['class'].split(':')[-1]}({_fmt(payload['config'])}) but the "
                 f"model is {type(model).__name__}({_fmt(getattr(model, 'config', {}))}); build the "

@@ -87,17 +87,21 @@ class _GivenGradients(torch.autograd.Function):
         return (None, None, *grads, *([None] * len(grads)))
 
 
-def given_gradients(value: torch.Tensor, params, grads) -> torch.Tensor:
+def given_gradients(value: torch.Tensor | None, params, grads) -> torch.Tensor:
     """A scalar equal to ``value`` whose backward pass puts ``grads[i]`` into ``params[i].grad``.
 
     Learning rules that are not the gradient of a computable loss (CD-k, PCD,
     the wake-sleep and up-down rules, DBM mean-field learning) become a "loss"
     that :func:`companion.fit` and any torch optimizer can step on: the
     gradient handed back is minus the rule's update. ``value`` is only
-    reported (e.g. a free-energy difference); ``grads`` must match the
-    parameters' shapes and are computed under ``no_grad`` by the caller.
+    reported (e.g. a free-energy difference); ``None`` when it was not measured
+    (``loss(batch, monitor=False)``, see :class:`companion.train.Trainable`): the scalar is
+    then NaN. ``grads`` must match the parameters' shapes and are computed under ``no_grad``
+    by the caller.
     """
     params, grads = tuple(params), tuple(grads)
+    if value is None:
+        value = grads[0].new_tensor(float("nan"))
     if len(params) != len(grads):
         raise ValueError(f"{len(params)} parameters but {len(grads)} gradients.")
     for p, g in zip(params, grads):

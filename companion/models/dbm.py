@@ -23,7 +23,6 @@ enumeration (tiny models) or annealed importance sampling (L = 2).
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import torch
@@ -288,7 +287,7 @@ class DBM(ConstructorConfig, DBMLikelihood, nn.Module):
             if monitor:
                 value = free + _log_marginal(W, b, fantasy, ()).mean()
             else:
-                value, metrics = v.new_tensor(math.nan), {}
+                value, metrics = None, {}
             n, m = len(v), len(fantasy[0])
             # d E / d W_l = -x_l x_{l+1}^T: the surrogate's gradient is model minus data statistics
             grad_W = [torch.addmm(fantasy[l].T @ fantasy[l + 1], mus[l].T, mus[l + 1], beta=1 / m, alpha=-1 / n)

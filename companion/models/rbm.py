@@ -149,7 +149,7 @@ class BernoulliRBM(RBM):
                 recon = self._recon_later(v0, p_h0) if first is None else F.mse_loss(first, v0, reduction="sum") / n
                 metrics = {"recon": recon, "free_energy": f0}
             else:
-                value, metrics = v0.new_tensor(math.nan), {}
+                value, metrics = None, {}
         # mean F(v0) - mean F(v_neg) as a value, with exactly the statistics above as its gradient:
         # no backward pass through the chain
         loss = given_gradients(value, (self.W, self.b, self.c), (grad_W, grad_b, grad_c))

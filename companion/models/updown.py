@@ -11,8 +11,6 @@ optimizer.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -80,6 +78,6 @@ class UpDown(nn.Module):
                 value = top.free_energy(vis_pos).mean() - top.free_energy(vis_neg).mean()
                 metrics = {"recon": recon, "sleep_error": sleep_error}
             else:  # fit's unmeasured batches: the top RBM's free energies only report (see companion.train.Trainable)
-                value, metrics = x0.new_tensor(math.nan), {}
+                value, metrics = None, {}
         loss = top._with_penalties(given_gradients(value, params, grads), vis_pos)  # the top RBM's, as in pretraining
         return loss, metrics
